@@ -69,3 +69,92 @@ class MimeBuildError(MimeError):
 
 class CryptoError(SmimekitError):
     """Root of the CMS and S/MIME errors."""
+
+
+# cms signed-data
+#   CryptoError
+#   ├── CmsFormatError            the input is not a well-formed CMS structure of the expected type
+#   ├── UnsupportedAlgorithmError an algorithm is unknown, rejected (MD5) or not allowed for this use
+#   └── SignatureError            a signature did not verify (raised when the caller demands validity)
+
+
+class CmsFormatError(CryptoError):
+    """The input is not a well-formed CMS structure of the expected type; ``reason`` says what is wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"malformed CMS data: {reason}")
+        self.reason = reason
+
+
+class UnsupportedAlgorithmError(CryptoError):
+    """An algorithm (``oid``, ``name``) is unknown, rejected, or not allowed for the requested use."""
+
+    def __init__(self, oid: str, name: str = "", *, reason: str = "is not supported") -> None:
+        label = f"{name} ({oid})" if name else oid
+        super().__init__(f"the algorithm {label} {reason}")
+        self.oid = oid
+        self.name = name
+        self.reason = reason
+
+
+class SignatureError(CryptoError):
+    """A signature is not intact or not valid; ``reasons`` lists why, one sentence per problem."""
+
+    def __init__(self, reasons: tuple[str, ...]) -> None:
+        super().__init__("the signature does not verify: " + "; ".join(reasons or ("no signer",)))
+        self.reasons = reasons
+
+
+# cms enveloped-data
+#   CryptoError
+#   ├── CmsFormatError              (above) malformed enveloped, auth-enveloped or compressed data
+#   ├── UnsupportedAlgorithmError   (above) a cipher, key transport, KDF or key wrap not on the allow-list
+#   │   └── LegacyAlgorithmError    a legacy cipher (3DES, RC2) met without legacy_ciphers=True
+#   ├── DecryptionError             the message could not be decrypted: one message, whatever the cause
+#   ├── RecipientNotFoundError      no RecipientInfo names the given certificate, key identifier or kind
+#   └── DecompressionLimitError     decompressed content would exceed max_size
+
+
+class LegacyAlgorithmError(UnsupportedAlgorithmError):
+    """A legacy content cipher (``oid``, ``name``) was met; it is decrypted only with ``legacy_ciphers=True``."""
+
+    def __init__(self, oid: str, name: str) -> None:
+        super().__init__(
+            oid,
+            name,
+            reason="is a legacy cipher; pass legacy_ciphers=True to decrypt it anyway",
+        )
+
+
+class DecryptionError(CryptoError):
+    """The message could not be decrypted with the given key.
+
+    Wrong key, bad RSA padding, a wrong password, a failed key unwrap, a bad authentication tag and bad CBC
+    padding all raise this one error with this one message, so that it is not an oracle (RFC 3218).
+    """
+
+    MESSAGE = "the message could not be decrypted with the given key"
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
+class RecipientNotFoundError(CryptoError):
+    """No RecipientInfo of the message is for the given certificate, key identifier or kind of secret.
+
+    ``recipients`` describes the recipients the message names, one sentence-fragment each.
+    """
+
+    def __init__(self, wanted: str, recipients: tuple[str, ...]) -> None:
+        listed = "; ".join(recipients) if recipients else "none"
+        super().__init__(f"the message is not encrypted for {wanted} (its recipients: {listed})")
+        self.wanted = wanted
+        self.recipients = recipients
+
+
+class DecompressionLimitError(CryptoError):
+    """Decompressed content would be larger than ``limit`` bytes (the ``max_size`` given)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the compressed content expands beyond the limit of {limit} bytes")
+        self.limit = limit

@@ -1,0 +1,265 @@
+"""DER writing and streaming BER reading for the encryption layer.
+
+The writers build DER from already encoded parts (typed, no asn1crypto). The reader walks BER — definite
+and indefinite lengths, constructed OCTET STRINGs — over a seekable stream without loading the content,
+so that a large encrypted or compressed payload can be streamed in chunks. Every problem with the input
+raises CmsFormatError.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from smimekit.errors import CmsFormatError
+
+CHUNK = 1 << 20  # the unit of streaming: 1 MiB
+MAX_DEPTH = 32  # nesting of constructed strings and of skipped structures
+MAX_ELEMENT = 16 << 20  # a structure read whole (e.g. the RecipientInfos) may not exceed 16 MiB
+
+UNIVERSAL, APPLICATION, CONTEXT, PRIVATE = 0, 1, 2, 3
+SEQUENCE, SET, OCTET_STRING, INTEGER, OID, NULL = 16, 17, 4, 2, 6, 5
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def length(n: int) -> bytes:
+    """DER length octets for ``n``."""
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def tlv(tag: int, body: bytes) -> bytes:
+    """One element with a single-byte ``tag``."""
+    return bytes([tag]) + length(len(body)) + body
+
+
+def seq(*parts: bytes) -> bytes:
+    return tlv(0x30, b"".join(parts))
+
+
+def set_of(parts: list[bytes]) -> bytes:
+    """DER SET OF: the elements sorted by their encodings."""
+    return tlv(0x31, b"".join(sorted(parts)))
+
+
+def octets(value: bytes) -> bytes:
+    return tlv(0x04, value)
+
+
+def integer(value: int) -> bytes:
+    raw = value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
+    return tlv(0x02, raw)
+
+
+def oid(dotted: str) -> bytes:
+    arcs = [int(a) for a in dotted.split(".")]
+    body = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body.extend(reversed(chunk))
+    return tlv(0x06, bytes(body))
+
+
+def algorithm(dotted: str, params: bytes | None = None) -> bytes:
+    """An AlgorithmIdentifier; ``params`` is the DER of the parameters, None for absent."""
+    return seq(oid(dotted), params or b"")
+
+
+def explicit(number: int, body: bytes) -> bytes:
+    """A constructed context tag [number] around ``body`` (EXPLICIT, or IMPLICIT of a constructed type)."""
+    return tlv(0xA0 | number, body)
+
+
+def implicit_primitive(number: int, value: bytes) -> bytes:
+    """A primitive context tag [number] IMPLICIT around the content octets ``value``."""
+    return tlv(0x80 | number, value)
+
+
+def header(tag: int, n: int | None) -> bytes:
+    """An element header; ``n`` None writes the BER indefinite length."""
+    return bytes([tag]) + (b"\x80" if n is None else length(n))
+
+
+def element_size(n: int) -> int:
+    """Size of a single-byte-tag element whose content is ``n`` octets."""
+    return 1 + len(length(n)) + n
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Header:
+    """An element header: class, constructed bit, tag number, length (None: indefinite), offsets."""
+
+    cls: int
+    constructed: bool
+    number: int
+    length: int | None
+    offset: int
+    content_offset: int
+
+    def is_(self, cls: int, number: int) -> bool:
+        return self.cls == cls and self.number == number
+
+
+def seekable(data: bytes | BinaryIO) -> BinaryIO:
+    """A seekable binary stream over ``data``; a non-seekable stream is spooled to a private temp file."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(data))
+    try:
+        if data.seekable():
+            return data
+    except (AttributeError, ValueError) as exc:
+        raise CmsFormatError(f"the input is not a readable stream: {exc}") from exc
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (handed to the caller, closed with it)
+    shutil.copyfileobj(data, spool, CHUNK)
+    spool.seek(0)
+    return spool
+
+
+class BerReader:
+    """Reads BER elements from a seekable stream, bounded in nesting and in the size of whole reads."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._s = stream
+        self._start = stream.tell()
+        self._size = stream.seek(0, io.SEEK_END) - self._start
+        stream.seek(self._start)
+
+    def tell(self) -> int:
+        return self._s.tell() - self._start
+
+    def seek(self, offset: int) -> None:
+        self._s.seek(self._start + offset)
+
+    def read_exact(self, n: int) -> bytes:
+        data = self._s.read(n)
+        if len(data) != n:
+            raise CmsFormatError(f"the data is truncated at byte {self.tell()}")
+        return data
+
+    def at_end(self) -> bool:
+        """True when nothing is left to read."""
+        return self.tell() >= self._size
+
+    def header(self) -> Header:
+        offset = self.tell()
+        first = self.read_exact(1)[0]
+        cls, constructed, number = first >> 6, bool(first & 0x20), first & 0x1F
+        if number == 0x1F:
+            number = 0
+            for _ in range(5):
+                b = self.read_exact(1)[0]
+                number = (number << 7) | (b & 0x7F)
+                if not b & 0x80:
+                    break
+            else:
+                raise CmsFormatError(f"a tag number is too long at byte {offset}")
+        first_len = self.read_exact(1)[0]
+        n: int | None
+        if first_len < 0x80:
+            n = first_len
+        elif first_len == 0x80:
+            if not constructed:
+                raise CmsFormatError(f"a primitive element has an indefinite length at byte {offset}")
+            n = None
+        else:
+            count = first_len & 0x7F
+            if count > 8:
+                raise CmsFormatError(f"a length is too long at byte {offset}")
+            n = int.from_bytes(self.read_exact(count), "big")
+        return Header(cls, constructed, number, n, offset, self.tell())
+
+    def expect(self, cls: int, number: int, what: str, *, constructed: bool | None = None) -> Header:
+        """Read a header that must have the given class and number; raises CmsFormatError otherwise."""
+        h = self.header()
+        if not h.is_(cls, number) or (constructed is not None and h.constructed != constructed):
+            raise CmsFormatError(f"expected {what} at byte {h.offset}")
+        return h
+
+    def peek(self) -> Header | None:
+        """The next header without consuming it; None at the end of the data or at an end-of-contents."""
+        pos = self._s.tell()
+        try:
+            if self.at_end():
+                return None
+            h = self.header()
+        finally:
+            self._s.seek(pos)
+        return None if h.is_(UNIVERSAL, 0) else h
+
+    def end(self, h: Header) -> None:
+        """Check that the constructed element ``h`` ends here (end-of-contents for indefinite lengths)."""
+        if h.length is None:
+            if self.read_exact(2) != b"\x00\x00":
+                raise CmsFormatError(f"expected the end of an element at byte {self.tell() - 2}")
+        elif self.tell() != h.content_offset + h.length:
+            raise CmsFormatError(f"an element does not end where its length says, at byte {self.tell()}")
+
+    def skip_content(self, h: Header, depth: int = 0) -> None:
+        """Skip the content of the element whose header ``h`` was just read."""
+        if depth > MAX_DEPTH:
+            raise CmsFormatError(f"the data is nested too deeply at byte {h.offset}")
+        if h.length is not None:
+            if h.content_offset + h.length > self._size:
+                raise CmsFormatError(
+                    f"the data is truncated: an element at byte {h.offset} runs past the end"
+                )
+            self.seek(h.content_offset + h.length)
+            return
+        while True:
+            child = self.header()
+            if child.is_(UNIVERSAL, 0):
+                if child.length != 0 or child.constructed:
+                    raise CmsFormatError(f"a malformed end-of-contents at byte {child.offset}")
+                return
+            self.skip_content(child, depth + 1)
+
+    def element(self, *, limit: int = MAX_ELEMENT) -> bytes:
+        """The whole encoding (header and content) of the next element, at most ``limit`` bytes."""
+        start = self.tell()
+        h = self.header()
+        self.skip_content(h)
+        size = self.tell() - start
+        if size > limit:
+            raise CmsFormatError(f"an element of {size} bytes at byte {start} exceeds the limit of {limit}")
+        self.seek(start)
+        return self.read_exact(size)
+
+    def string_chunks(self, h: Header, depth: int = 0) -> Iterator[bytes]:
+        """The value of the string element ``h`` (primitive or constructed BER), in chunks of at most 1 MiB."""
+        if depth > MAX_DEPTH:
+            raise CmsFormatError(f"a constructed string is nested too deeply at byte {h.offset}")
+        if not h.constructed:
+            assert h.length is not None  # a primitive element always has a definite length
+            left = h.length
+            while left:
+                chunk = self.read_exact(min(left, CHUNK))
+                left -= len(chunk)
+                yield chunk
+            return
+        while True:
+            if h.length is not None and self.tell() >= h.content_offset + h.length:
+                self.end(h)
+                return
+            child = self.header()
+            if child.is_(UNIVERSAL, 0) and h.length is None:
+                if child.length != 0 or child.constructed:
+                    raise CmsFormatError(f"a malformed end-of-contents at byte {child.offset}")
+                return
+            if not child.is_(UNIVERSAL, OCTET_STRING):
+                raise CmsFormatError(f"a constructed string holds a non-string at byte {child.offset}")
+            yield from self.string_chunks(child, depth + 1)

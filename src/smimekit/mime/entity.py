@@ -18,7 +18,7 @@ from .policy import Defect
 from .source import CHUNK, Source
 
 if TYPE_CHECKING:
-    from .transfer import Decoder
+    from .transfer import TransferDecoder as Decoder
 
 __all__ = ["Entity", "Message"]
 
@@ -32,6 +32,7 @@ class Entity:
     __slots__ = (
         "_body_start",
         "_close",
+        "_cte",
         "_ctype",
         "_delims",
         "_disp",
@@ -71,6 +72,7 @@ class Entity:
         self._modified = False
         self._new_body: bytes | None = None
         self._ctype: ParamValue | None = None
+        self._cte: str | None = None
         self._disp: ParamValue | None = None
         self._eol = b"\r\n"
 
@@ -164,11 +166,10 @@ class Entity:
     @property
     def transfer_encoding(self) -> str:
         """The Content-Transfer-Encoding, lowercased; ``7bit`` when absent."""
-        h = self.headers.field("content-transfer-encoding")
-        if h is None:
-            return "7bit"
-        v = h.unfolded_ascii().lower()
-        return v or "7bit"
+        if self._cte is None:
+            h = self.headers.field("content-transfer-encoding")
+            self._cte = (h.unfolded_ascii().lower() if h is not None else "") or "7bit"
+        return self._cte
 
     @property
     def disposition(self) -> str | None:
@@ -245,7 +246,7 @@ class Entity:
 
     def decoded_stream(self, chunk: int = CHUNK) -> BinaryIO:
         """The decoded body as a readable binary stream; memory does not grow with the body size."""
-        return io.BufferedReader(_DecodedReader(self, chunk), buffer_size=chunk)  # type: ignore[return-value]
+        return io.BufferedReader(_DecodedReader(self, chunk), buffer_size=chunk)
 
     @property
     def decoded_size(self) -> int:
@@ -258,7 +259,7 @@ class Entity:
                 total += len(piece)
         return total
 
-    def text(self, *, errors_to_defects: bool = True) -> str:
+    def text(self) -> str:
         """The decoded body as text in its declared charset (with a lenient fallback for bad bytes)."""
         from .charsets import decode_text
 
@@ -271,6 +272,13 @@ class Entity:
         out = io.BytesIO()
         self.write_to(out)
         return out.getvalue()
+
+    def iter_bytes(self, chunk: int = CHUNK) -> Iterator[bytes]:
+        """:meth:`to_bytes` in pieces: an unmodified entity streams from its source without a copy in memory."""
+        if not self._modified:
+            yield from self._source.iter_range(self._start, self._end, chunk)
+        else:
+            yield self.to_bytes()
 
     def write_to(self, out: IO[bytes], chunk: int = CHUNK) -> None:
         """Write :meth:`to_bytes` to a stream without building it in memory."""
@@ -325,6 +333,7 @@ class Entity:
     def _reset_caches(self) -> None:
         self._ctype = None
         self._disp = None
+        self._cte = None
 
     def set_header(self, name: str, value: str) -> None:
         """Replace the first field called ``name`` (keeping its place) and drop the others; add it when
@@ -426,6 +435,7 @@ class _DecodedReader(io.RawIOBase):
         self._pieces = entity.iter_raw_body(chunk) if entity._parts is None else iter([entity.raw_body()])
         self._decoder = entity._decoder() if entity._parts is None else None
         self._buf = b""
+        self._off = 0
         self._eof = False
 
     def readable(self) -> bool:
@@ -443,15 +453,18 @@ class _DecodedReader(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
-            out = [self._buf]
-            self._buf = b""
+            out = [self._buf[self._off :]]
+            self._buf, self._off = b"", 0
             while not self._eof:
                 self._fill()
                 out.append(self._buf)
                 self._buf = b""
             return b"".join(out)
-        self._fill()
-        data, self._buf = self._buf[:size], self._buf[size:]
+        if self._off >= len(self._buf):
+            self._buf, self._off = b"", 0
+            self._fill()
+        data = self._buf[self._off : self._off + size]
+        self._off += len(data)
         return data
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]

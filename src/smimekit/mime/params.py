@@ -14,6 +14,7 @@ _PARAM = re.compile(
     r"""\s*;?\s*(?P<name>[^=;\s"]+)\s*=\s*(?:"(?P<q>(?:[^"\\]|\\.)*)"?|(?P<t>[^;]*))""",
     re.DOTALL,
 )
+_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _CONT = re.compile(r"^(?P<base>[^*]+)\*(?P<num>\d+)(?P<ext>\*?)$")
 
 
@@ -74,8 +75,8 @@ def parse_param_header(value: str) -> ParamValue:
         name = m.group("name").lower()
         quoted = m.group("q") is not None
         text = m.group("q") if quoted else (m.group("t") or "").strip()
-        if quoted:
-            text = re.sub(r"\\(.)", r"\1", text)
+        if quoted and "\\" in text:
+            text = _UNESCAPE.sub(r"\1", text)
         cm = _CONT.match(name)
         if cm:
             pieces.setdefault(cm.group("base"), {})[int(cm.group("num"))] = (text, bool(cm.group("ext")))

@@ -28,8 +28,19 @@ _FIELD: Final = re.compile(rb"([!-9;-~]+)[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*\n?")
 # a stray continuation line (a field that starts with whitespace)
 _CONT_LINE: Final = re.compile(rb"[ \t][^\n]*(?:\n[ \t][^\n]*)*\n?")
 _MAX_PADDING: Final = 1024  # transport padding allowed after a boundary
+_MAX_NEEDLES: Final = 4  # up to this many open boundaries are searched for one by one
 
 _HEADERS, _SCAN, _REST = 0, 1, 2
+
+
+def ct_field_offset(entity: Entity, field: Header) -> int:
+    """Absolute offset of ``field`` in the input (fields are contiguous after any mbox From_ line)."""
+    pos = entity._start + len(entity.unixfrom)
+    for h in entity.headers:
+        if h is field:
+            return pos
+        pos += len(h.raw)
+    return pos
 
 
 class _Frame:
@@ -54,6 +65,8 @@ class MimeParser:
         self._open: list[Entity] = [self.root]  # entities whose end is not known yet
         self._frames: list[_Frame] = []  # open multipart boundaries, innermost last
         self._index: dict[bytes, int] = {}  # delimiter -> index in _frames (boundaries are unique)
+        self._needles: list[bytes] = []
+        self._needle_max = 3
         self._state = _HEADERS
         self._pos = 0  # absolute position of the next unclassified byte
         self._region = 0  # absolute start of the region being scanned for delimiters
@@ -226,6 +239,25 @@ class MimeParser:
             entity._eol = b"\n"
         self._pos = body_start
         ctype = entity.content_type
+        ct_field = entity.headers.field("content-type")
+        if ct_field is not None:
+            pv = entity._ctype
+            if pv is not None and pv.defects:
+                for name in pv.defects:
+                    self._defect(
+                        entity,
+                        name,
+                        ct_field_offset(entity, ct_field),
+                        "a Content-Type parameter is malformed",
+                    )
+            raw_main = ct_field.unfolded_ascii().split(";", 1)[0].strip()
+            if "/" not in raw_main or not raw_main.split("/", 1)[1].strip():
+                self._defect(
+                    entity,
+                    "InvalidContentType",
+                    ct_field_offset(entity, ct_field),
+                    f"Content-Type {raw_main!r} is not type/subtype",
+                )
         if ctype.startswith("multipart/"):
             boundary = entity.params.get("boundary")
             if boundary:
@@ -290,11 +322,22 @@ class MimeParser:
     def _push_frame(self, frame: _Frame) -> None:
         self._index[frame.delim] = len(self._frames)
         self._frames.append(frame)
+        self._set_needles()
 
     def _pop_frame(self) -> _Frame:
         frame = self._frames.pop()
         del self._index[frame.delim]
+        self._set_needles()
         return frame
+
+    def _set_needles(self) -> None:
+        # innermost first; with many open boundaries one generic search beats one search per boundary
+        frames = self._frames
+        if 0 < len(frames) <= _MAX_NEEDLES:
+            self._needles = [b"\n" + f.delim for f in reversed(frames)]
+            self._needle_max = max(len(x) for x in self._needles)
+        else:
+            self._needles = []
 
     def _scan(self, final: bool) -> bool:
         """Look for the next delimiter of any open multipart; False when more input is needed."""
@@ -316,9 +359,20 @@ class MimeParser:
                     continue
                 p = r
             else:
-                i = find(b"\n--", start)
+                needles = self._needles
+                if needles:
+                    # few open boundaries: look for each one itself (several times faster than "\n--")
+                    i = find(needles[0], start)
+                    for needle in needles[1:]:
+                        k = find(needle, start, n if i < 0 else i + len(needle))
+                        if k >= 0 and (i < 0 or k < i):
+                            i = k
+                    keep = self._needle_max
+                else:
+                    i = find(b"\n--", start)
+                    keep = 3
                 if i < 0:
-                    self._pos = base + (n if final else max(n - 2, start))
+                    self._pos = base + (n if final else max(n - keep + 1, start + 1))
                     return False
                 p = i + 1  # the "--"
             j = find(b"\n", p)
@@ -343,6 +397,10 @@ class MimeParser:
                 dstart = p - 1
                 if p - 2 >= 0 and base + p - 2 >= region and buf[p - 2] == 0x0D:
                     dstart = p - 2
+            if hit[1] and line_end > p and buf[line_end - 1] == 0x0A:
+                # RFC 2046: the line break after a close delimiter starts the epilogue (it belongs to
+                # an enclosing delimiter when one follows at once), so the multipart ends before it
+                line_end -= 2 if line_end - 2 >= p and buf[line_end - 2] == 0x0D else 1
             self._on_delimiter(hit[0], hit[1], base + dstart, base + line_end)
             return True
 
@@ -362,7 +420,7 @@ class MimeParser:
             owner._delims[-1] = (owner._delims[-1][0], dend)
             last.headers._fields = []
             last.separator = b""
-            last._ctype = last._disp = None
+            last._ctype = last._disp = last._cte = None
             last._start = last._body_start = dend
             self._pos = dend
             self._state = _HEADERS

@@ -1,0 +1,160 @@
+"""What the commands share: the global state on the click context, and reading and writing files where
+``-`` means stdin or stdout."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, TypeVar
+
+import click
+
+from ..errors import UsageError
+from ..mime import Message, parse, parse_file
+
+__all__ = [
+    "STDIO",
+    "CliState",
+    "atomic_output",
+    "open_message",
+    "read_bytes",
+    "read_text",
+    "reason",
+    "state",
+    "store_option",
+]
+
+STDIO = "-"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class CliState:
+    """Options given to the ``smimekit`` group itself, for every command to read from the context."""
+
+    store: Path | None = None
+    """``--store PATH`` or ``$SMIMEKIT_STORE``: the certificate and key store (None: the default one)."""
+
+
+def store_option(command: F) -> F:
+    """Decorator: accept ``--store PATH`` after the command name too (``smimekit keys list --store S``);
+    it overrides the group's ``--store`` and ``$SMIMEKIT_STORE`` for that command. Read it with
+    :func:`state`."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+        if value is not None:
+            ctx.obj = dataclasses.replace(state(ctx), store=value)
+
+    return click.option(
+        "--store",
+        metavar="PATH",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        is_eager=True,
+        callback=remember,
+        help="The certificate and key store to use (as 'smimekit --store').",
+    )(command)
+
+
+def state(ctx: click.Context | None = None) -> CliState:
+    """The :class:`CliState` of the running command (defaults when a command runs without the group)."""
+    ctx = ctx or click.get_current_context()
+    found = ctx.find_object(CliState)
+    return found if found is not None else CliState()
+
+
+def _stdin_binary(what: str) -> BinaryIO:
+    """stdin, once per command: a second ``-`` gets a clear error instead of empty data."""
+    meta = click.get_current_context().meta
+    if "smimekit.stdin" in meta:
+        raise UsageError(f"stdin ('-') can be read only once: {meta['smimekit.stdin']} already read it")
+    meta["smimekit.stdin"] = what
+    return click.get_binary_stream("stdin")
+
+
+def read_bytes(path: str, *, what: str = "input") -> bytes:
+    """The whole content of ``path`` (``-``: stdin); a missing or unreadable file is a UsageError."""
+    if path == STDIO:
+        return _stdin_binary(what).read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {reason(exc)}") from exc
+
+
+def read_text(path: str, *, what: str = "input") -> str:
+    """The content of ``path`` (``-``: stdin) decoded as UTF-8; anything else is a UsageError."""
+    data = read_bytes(path, what=what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        name = "stdin" if path == STDIO else path
+        raise UsageError(
+            f"{what} {name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+
+
+@contextlib.contextmanager
+def open_message(path: str) -> Iterator[Message]:
+    """Parse the message in ``path`` (``-``: stdin). A file is parsed in place, so its bodies stay on
+    disk; stdin is spooled to a private temporary file. The message is closed afterwards."""
+    if path == STDIO:
+        msg = parse(_stdin_binary("the message"))
+    else:
+        if os.path.isdir(path):
+            raise UsageError(f"cannot read {path}: it is a directory")
+        try:
+            msg = parse_file(path)
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {reason(exc)}") from exc
+    with msg:
+        yield msg
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[IO[bytes]]:
+    """A binary stream to write ``path`` (``-``: stdout). A file appears complete or not at all: it is
+    written to a temporary file beside it and renamed into place when the block ends without error."""
+    if path == STDIO:
+        out = click.get_binary_stream("stdout")
+        yield out
+        out.flush()
+        return
+    target = Path(path)
+    directory = target.parent
+    if target.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name[:32]}.", suffix=".tmp")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {reason(exc)}") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        _set_default_mode(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _set_default_mode(path: str) -> None:
+    """Give a file made by mkstemp (mode 0600) the mode a plain ``open()`` would have given it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def reason(exc: OSError) -> str:
+    """The OS's reason for ``exc`` as a sentence fragment (``no such file or directory``)."""
+    text = exc.strerror or exc.__class__.__name__
+    return text[:1].lower() + text[1:]

@@ -158,3 +158,85 @@ class DecompressionLimitError(CryptoError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the compressed content expands beyond the limit of {limit} bytes")
         self.limit = limit
+
+
+# smime
+#   CryptoError
+#   └── SmimeError                  an S/MIME message (RFC 8551) cannot be handled as asked
+#       ├── NotSmimeError           the message (or the part asked for) is not signed, encrypted or compressed
+#       ├── SmimeFormatError        an S/MIME structure is malformed (``part`` names where)
+#       └── SmimeLayerLimitError    open() met more nested S/MIME layers than ``max_layers``
+# (decryption failures raise DecryptionError above: one message, whatever the cause)
+
+
+class SmimeError(CryptoError):
+    """Root of the S/MIME errors."""
+
+
+class NotSmimeError(SmimeError):
+    """The message is not signed, encrypted or compressed with S/MIME (``wanted`` says what was looked for)."""
+
+    def __init__(self, wanted: str = "signed or encrypted") -> None:
+        super().__init__(f"the message is not {wanted}")
+        self.wanted = wanted
+
+
+class SmimeFormatError(SmimeError):
+    """An S/MIME structure is malformed; ``part`` is the MIME part path ("" for the whole message)."""
+
+    def __init__(self, reason: str, *, part: str = "") -> None:
+        where = f"part {part}" if part else "the message"
+        super().__init__(f"{where} is not valid S/MIME: {reason}")
+        self.reason = reason
+        self.part = part
+
+
+class SmimeLayerLimitError(SmimeError):
+    """More nested S/MIME layers than ``limit`` (the ``max_layers`` given to open())."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the message nests more than {limit} S/MIME layers")
+        self.limit = limit
+
+
+# keys and pki
+#   SmimekitError
+#   ├── KeyLoadError               a private key or PKCS#12 file cannot be read (``reason`` says why)
+#   │   ├── PasswordRequiredError  it is encrypted and no password was given (a CLI may prompt and retry)
+#   │   └── WrongPasswordError     the password is wrong, or the encrypted data is damaged
+#   ├── CertificateLoadError       no certificate can be read from the data (``reason`` says why)
+#   └── PkiError                   path validation was given arguments that cannot work (naive time, bad address)
+# (an untrusted certificate is not an error: validate_path() returns a PathResult whose verdict must be read)
+
+
+class KeyLoadError(SmimekitError):
+    """A private key or PKCS#12 file cannot be read; ``reason`` is the sentence shown."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PasswordRequiredError(KeyLoadError):
+    """The key or PKCS#12 file is encrypted and no password was given."""
+
+
+class WrongPasswordError(KeyLoadError):
+    """The password does not open the key or PKCS#12 file (or the encrypted data is damaged)."""
+
+
+class CertificateLoadError(SmimekitError):
+    """No certificate can be read from the data; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PkiError(SmimekitError):
+    """The PKI layer was given arguments that cannot work (``reason``): a naive datetime, a malformed address,
+    something that is not a certificate. Never raised for an untrusted certificate."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

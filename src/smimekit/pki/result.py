@@ -1,0 +1,98 @@
+"""The verdicts of path validation: frozen values whose ``trusted`` must be read (house style rule 3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from cryptography import x509
+
+__all__ = ["PathFailure", "PathResult", "SignerTrust"]
+
+
+class PathFailure(enum.Enum):
+    """Why a certificate is not trusted, for programs (``PathResult.reason`` is the sentence for people)."""
+
+    NO_TRUST_ANCHOR = "no-trust-anchor"
+    """No path from the certificate to a given trust anchor (missing issuer, self-signed, no anchors)."""
+
+    EXPIRED = "expired"
+    """The certificate, a CA certificate or the trust anchor had expired at the validation time."""
+
+    NOT_YET_VALID = "not-yet-valid"
+    """The certificate, a CA certificate or the trust anchor was not yet valid at the validation time."""
+
+    REVOKED = "revoked"
+    """A CRL that was handed in lists the certificate or a CA certificate of its path as revoked."""
+
+    REVOCATION_UNKNOWN = "revocation-unknown"
+    """Revocation status was required but no usable CRL was given, or a given CRL could not be used."""
+
+    INVALID_PATH = "invalid-path"
+    """The path breaks RFC 5280: a bad signature, basic or name constraints, policies, a weak algorithm."""
+
+    EXTENDED_KEY_USAGE = "extended-key-usage"
+    """The certificate or an intermediate CA is not valid for e-mail protection (EKU)."""
+
+    KEY_USAGE = "key-usage"
+    """The key type or key usage does not fit the purpose (signing or encryption)."""
+
+    ADDRESS_MISMATCH = "address-mismatch"
+    """The certificate does not name the e-mail address asked for."""
+
+    SIGNING_TIME = "signing-time"
+    """The claimed signing time lies after the validation time."""
+
+    MALFORMED = "malformed"
+    """A certificate or CRL could not be processed."""
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """The verdict of ``validate_path``.
+
+    ``trusted`` is True only when every check passed; then ``reason`` and ``failure`` are None. Otherwise
+    ``reason`` is a sentence ("the certificate expired on 2025-01-01") and ``failure`` its kind. ``path``
+    runs from the certificate to the trust anchor when one was reached (else it holds at least the
+    certificate); ``anchor`` is the trust anchor reached, or None. ``validated_at`` is the time asked for.
+    """
+
+    trusted: bool
+    reason: str | None
+    path: tuple[x509.Certificate, ...]
+    anchor: x509.Certificate | None
+    validated_at: dt.datetime
+    failure: PathFailure | None = None
+
+    def __post_init__(self) -> None:
+        if self.trusted != (self.reason is None) or self.trusted != (self.failure is None):
+            raise ValueError("a trusted PathResult has no reason and no failure; an untrusted one has both")
+
+
+@dataclass(frozen=True)
+class SignerTrust:
+    """Trust in a signer's certificate at the signing time and now.
+
+    ``at_signing_time`` is None when the signature carries no signing time. ``trusted`` holds when the
+    certificate validates now and, when a signing time is given, at that time too.
+    """
+
+    at_signing_time: PathResult | None
+    now: PathResult
+
+    @property
+    def trusted(self) -> bool:
+        """Both verdicts hold (only ``now`` when there is no signing time)."""
+        if self.at_signing_time is not None and not self.at_signing_time.trusted:
+            return False
+        return self.now.trusted
+
+    @property
+    def reason(self) -> str | None:
+        """The first reason not to trust, saying at which time; None when trusted."""
+        if self.at_signing_time is not None and not self.at_signing_time.trusted:
+            return f"at the signing time: {self.at_signing_time.reason}"
+        if not self.now.trusted:
+            return f"now: {self.now.reason}"
+        return None

@@ -1,0 +1,53 @@
+"""S/MIME (RFC 8551): sign, verify, encrypt, decrypt, compress and open whole messages.
+
+The recipes that join the MIME engine (:mod:`smimekit.mime`), the CMS layer (:mod:`smimekit.cms`) and path
+validation (:mod:`smimekit.pki`). Pure: time and trust are parameters, nothing touches the network.
+
+- :func:`sign` — clear-signed ``multipart/signed`` or opaque ``signed-data``, over the canonical content.
+- :func:`verify` — every signature, over the bytes as received: :class:`VerificationReport`.
+- :func:`encrypt` / :func:`decrypt` — ``authEnveloped-data`` (AES-GCM, ChaCha20-Poly1305) or
+  ``enveloped-data`` (AES-CBC).
+- :func:`compress` / :func:`decompress` — ``compressed-data`` (RFC 3274).
+- :func:`open` — unwrap every layer: :class:`OpenResult`.
+"""
+
+from smimekit.smime.diagnose import diagnose
+from smimekit.smime.envelope import compress, decompress, decrypt, encrypt
+from smimekit.smime.report import (
+    CertificateSummary,
+    DecryptionInfo,
+    LayerKind,
+    LayerReport,
+    OpenResult,
+    PathVerdict,
+    SignatureReport,
+    TrustVerdict,
+    VerificationReport,
+)
+from smimekit.smime.sign import micalg, sign
+from smimekit.smime.unwrap import open_message
+from smimekit.smime.verify import verify
+
+open = open_message  # smimekit.smime.open reads as the verb it is
+
+__all__ = [
+    "CertificateSummary",
+    "DecryptionInfo",
+    "LayerKind",
+    "LayerReport",
+    "OpenResult",
+    "PathVerdict",
+    "SignatureReport",
+    "TrustVerdict",
+    "VerificationReport",
+    "compress",
+    "decompress",
+    "decrypt",
+    "diagnose",
+    "encrypt",
+    "micalg",
+    "open",
+    "open_message",
+    "sign",
+    "verify",
+]

@@ -1,0 +1,165 @@
+"""Encrypting, decrypting, compressing and decompressing whole messages (RFC 8551 §3.3, §3.6; RFC 3274).
+
+The content of a new layer is the message's body entity in canonical form; the RFC 5322 fields stay on
+the ``application/pkcs7-mime`` envelope. When a layer is removed, the outer fields the inner entity lacks
+are put back on it (RFC 8551 §3.1), and a disagreement on From or Subject is noted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import BinaryIO
+
+from cryptography import x509
+
+from smimekit import cms, mime
+from smimekit.cms import ContentCipher, KeyTransport
+from smimekit.cms.compressed import MAX_SIZE
+from smimekit.cms.recipients import (
+    KEKRecipient,
+    KeyAgreeRecipient,
+    KeyTransRecipient,
+    PasswordRecipient,
+    PrivateKey,
+    Recipient,
+)
+from smimekit.errors import NotSmimeError, UsageError
+from smimekit.mime import Entity, Message
+from smimekit.smime import _mime
+from smimekit.smime._mime import CmsKind
+from smimekit.smime.report import DecryptionInfo
+
+__all__ = ["compress", "decompress", "decrypt", "encrypt"]
+
+_RECIPIENT_TYPES = (KeyTransRecipient, KeyAgreeRecipient, PasswordRecipient, KEKRecipient)
+
+
+def encrypt(
+    message: Message,
+    recipients: Sequence[x509.Certificate | Recipient],
+    *,
+    cipher: ContentCipher = ContentCipher.AES256_GCM,
+    key_transport: KeyTransport = KeyTransport.RSA_OAEP,
+    include_sender: x509.Certificate | None = None,
+) -> Message:
+    """Encrypt ``message`` to ``recipients`` (certificates, or CMS recipients for passwords and KEKs).
+
+    Returns ``application/pkcs7-mime; smime-type=authEnveloped-data`` for GCM and ChaCha20-Poly1305 (the
+    default, AES-256-GCM) or ``smime-type=enveloped-data`` for CBC, named ``smime.p7m``. RSA certificates
+    get ``key_transport``; EC, X25519 and X448 certificates get key agreement. ``include_sender`` adds the
+    sender's own certificate as a recipient, so that the sent copy can be read.
+
+    Raises UsageError for no recipients, a legacy cipher or a recipient that cannot be used, MimeBuildError
+    when the content has no canonical form.
+    """
+    if not isinstance(message, Message):
+        raise UsageError("encrypt() takes a parsed Message (smimekit.mime.parse)")
+    if isinstance(recipients, x509.Certificate | str | bytes):
+        raise UsageError("recipients must be a sequence of certificates or CMS recipients")
+    chosen = [_recipient(r, key_transport) for r in recipients]
+    if include_sender is not None:
+        chosen.append(_recipient(include_sender, key_transport))
+    if not chosen:
+        raise UsageError("encryption needs at least one recipient")
+    der = cms.encrypt(_mime.content_entity(message), chosen, cipher=cipher)
+    kind = CmsKind.AUTH_ENVELOPED if cipher.aead else CmsKind.ENVELOPED
+    return _mime.wrap_pkcs7(message, kind, der)
+
+
+def _recipient(value: object, key_transport: KeyTransport) -> Recipient:
+    if isinstance(value, x509.Certificate):
+        return cms.certificate_recipient(value, key_transport=key_transport)
+    if isinstance(value, _RECIPIENT_TYPES):
+        return value
+    raise UsageError(f"a recipient must be a certificate or a CMS recipient, not {type(value).__name__}")
+
+
+def decrypt(
+    message: Message,
+    *,
+    key: PrivateKey,
+    certificate: x509.Certificate | None = None,
+    legacy_ciphers: bool = False,
+) -> tuple[Message, DecryptionInfo]:
+    """Decrypt an ``enveloped-data`` or ``authEnveloped-data`` message with ``key`` (and its
+    ``certificate``, which picks the right recipient); returns the inner message and how it was opened.
+
+    Raises NotSmimeError when the message is not encrypted, DecryptionError (one message, whatever went
+    wrong) when the key does not open it, RecipientNotFoundError when it is not encrypted for
+    ``certificate``, LegacyAlgorithmError for 3DES/RC2 without ``legacy_ciphers=True``, CmsFormatError
+    for malformed CMS.
+    """
+    inner, info, _ = decrypt_layer(message, key=key, certificate=certificate, legacy_ciphers=legacy_ciphers)
+    return inner, info
+
+
+def decrypt_layer(
+    message: Entity, *, key: PrivateKey, certificate: x509.Certificate | None, legacy_ciphers: bool
+) -> tuple[Message, DecryptionInfo, list[str]]:
+    """:func:`decrypt`, also returning notes on the headers."""
+    if layer_kind(message) not in (CmsKind.ENVELOPED, CmsKind.AUTH_ENVELOPED):
+        raise NotSmimeError("encrypted")
+    result = cms.decrypt(
+        _mime.cms_data(message), key=key, certificate=certificate, legacy_ciphers=legacy_ciphers
+    )
+    info = DecryptionInfo(
+        cipher=result.cipher,
+        recipient_type=result.recipient_type,
+        authenticated=result.cipher.aead,
+        legacy=result.legacy,
+        size=result.size,
+    )
+    inner, notes = unwrap_content(message, result.plaintext)
+    return inner, info, notes
+
+
+def compress(message: Message) -> Message:
+    """``application/pkcs7-mime; smime-type=compressed-data`` (``smime.p7z``) holding the canonical body
+    entity compressed with zlib (RFC 3274). Raises MimeBuildError when the content has no canonical form."""
+    if not isinstance(message, Message):
+        raise UsageError("compress() takes a parsed Message (smimekit.mime.parse)")
+    der = cms.compress(_mime.content_entity(message))
+    return _mime.wrap_pkcs7(message, CmsKind.COMPRESSED, der, filename="smime.p7z")
+
+
+def decompress(message: Message, *, max_size: int = MAX_SIZE) -> Message:
+    """The message inside a ``compressed-data`` message.
+
+    Raises NotSmimeError when the message is not compressed, DecompressionLimitError when the content
+    would exceed ``max_size`` bytes, CmsFormatError for malformed data.
+    """
+    inner, _ = decompress_layer(message, max_size=max_size)
+    return inner
+
+
+def decompress_layer(message: Entity, *, max_size: int) -> tuple[Message, list[str]]:
+    """:func:`decompress`, also returning notes on the headers."""
+    if layer_kind(message) is not CmsKind.COMPRESSED:
+        raise NotSmimeError("compressed")
+    return unwrap_content(message, cms.decompress(_mime.cms_data(message), max_size=max_size))
+
+
+def layer_kind(entity: Entity) -> CmsKind | None:
+    """What the pkcs7-mime ``entity`` holds, or None when it is not one."""
+    return _mime.cms_kind(entity) if _mime.is_pkcs7_mime(entity) else None
+
+
+def unwrap_content(outer: Entity, content: bytes | BinaryIO) -> tuple[Message, list[str]]:
+    """Parse the content of a layer and give it the outer header fields it lacks (RFC 8551 §3.1)."""
+    if not isinstance(content, bytes):
+        content.seek(0)
+    inner = mime.parse(content)
+    if not isinstance(content, bytes):
+        content.close()  # parse() holds its own descriptor of the spool file
+    extra, notes = _mime.header_merge(outer, inner)
+    if not extra:
+        return inner, notes
+    with inner:
+        return adopt_headers(outer, inner, inner.iter_bytes())
+
+
+def adopt_headers(outer: Entity, inner: Entity, pieces: Iterable[bytes]) -> tuple[Message, list[str]]:
+    """A new message of ``pieces`` (the bytes of ``inner``) with the outer header fields ``inner`` lacks
+    put on top, and notes where the two disagree on From or Subject."""
+    extra, notes = _mime.header_merge(outer, inner)
+    return _mime.parse_pieces([b"".join(extra), *pieces]), notes

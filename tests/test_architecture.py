@@ -19,7 +19,9 @@ def test_all_names_exist_and_are_complete() -> None:
     public = {
         n
         for n, v in vars(smimekit).items()
-        if not n.startswith("_") and n not in {"annotations", "version"} and not isinstance(v, types.ModuleType)
+        if not n.startswith("_")
+        and n not in {"annotations", "version"}
+        and not isinstance(v, types.ModuleType)
     }
     public -= {"PackageNotFoundError", "errors"}
     assert public <= set(smimekit.__all__), public - set(smimekit.__all__)

@@ -61,7 +61,9 @@ def _sign_hash(key: Any) -> hashes.HashAlgorithm | None:
     return None if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256()
 
 
-def make_ca(name: str = "smimekit Test Root CA", *, key_kind: str = "p256", issuer: Identity | None = None) -> Identity:
+def make_ca(
+    name: str = "smimekit Test Root CA", *, key_kind: str = "p256", issuer: Identity | None = None
+) -> Identity:
     """A root CA, or an intermediate CA when ``issuer`` is given."""
     key = new_key(key_kind)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])

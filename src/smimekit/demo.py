@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import SmimekitError
 from .mime import Entity, Message, parse_file
-from .mime.compose import Attachment, compose
+from .mime.build import Attachment, compose
 
 __all__ = [
     "STEPS",

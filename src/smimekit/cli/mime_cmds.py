@@ -10,8 +10,8 @@ import click
 
 from ..errors import UsageError
 from ..mime import Entity, Message
-from ..mime.compose import Attachment
-from ..mime.compose import compose as compose_message
+from ..mime.build import Attachment
+from ..mime.build import compose as compose_message
 from . import _files
 from ._common import STDIO, atomic_output, open_message, read_bytes, read_text, reason
 from ._render import describe, make_console, numbered, render_tree, safe_text, to_json

@@ -10,15 +10,31 @@ import io
 import os
 from typing import BinaryIO
 
+from .build import (
+    Attachment,
+    BinaryPart,
+    MessagePart,
+    Multipart,
+    Part,
+    TextPart,
+    build,
+    compose,
+    mime_charset,
+    render,
+)
+from .canonical import canonicalize, is_canonical, to_canonical
 from .entity import Entity, Message
 from .headers import Header, HeaderList
 from .parser import MimeParser
 from .policy import LENIENT, STRICT, Defect, Limits, Policy
 from .source import CHUNK, BytesSource, FileSource, Source, SpoolSource
+from .stdlib import from_email_message, to_email_message
 
 __all__ = [
     "LENIENT",
     "STRICT",
+    "Attachment",
+    "BinaryPart",
     "BytesSource",
     "Defect",
     "Entity",
@@ -27,12 +43,25 @@ __all__ = [
     "HeaderList",
     "Limits",
     "Message",
+    "MessagePart",
     "MimeParser",
+    "Multipart",
+    "Part",
     "Policy",
     "Source",
     "SpoolSource",
+    "TextPart",
+    "build",
+    "canonicalize",
+    "compose",
+    "from_email_message",
+    "is_canonical",
+    "mime_charset",
     "parse",
     "parse_file",
+    "render",
+    "to_canonical",
+    "to_email_message",
 ]
 
 

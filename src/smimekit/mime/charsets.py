@@ -132,6 +132,13 @@ def decode_text(data: bytes, charset: str | None) -> tuple[str, tuple[str, ...]]
     if codec is None:
         defect = UNKNOWN_CHARSET
     else:
+        exact = _ENCODE_CODECS.get(_label(charset or ""))
+        if exact and exact != codec:
+            # text we wrote in the exact charset must read back unchanged; the superset is the fallback
+            try:
+                return data.decode(exact), ()
+            except UnicodeDecodeError:
+                pass
         try:
             return data.decode(codec), ()
         except UnicodeDecodeError:

@@ -9,6 +9,7 @@ unmodified piece inside it still writes its original bytes.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, BinaryIO
 
@@ -24,6 +25,21 @@ __all__ = ["Entity", "Message"]
 
 _IDENTITY_CTE = frozenset({"7bit", "8bit", "binary", ""})
 _NESTED_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
+_HEADER_LIKE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_ADDRESS_FIELDS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "reply-to",
+        "sender",
+        "resent-from",
+        "resent-to",
+        "resent-cc",
+        "resent-sender",
+    }
+)
 
 
 class Entity:
@@ -62,7 +78,7 @@ class Entity:
         self.separator = b""
         """The blank line that ends the header block, as read (``b""`` when it was missing)."""
         self.unixfrom = b""
-        """An mbox ``From `` line before the headers, as read."""
+        """Bytes before the first header field, as read: an mbox ``From `` line or a UTF-8 byte-order mark."""
         self.defects: list[Defect] = []
         self._parts: list[Entity] | None = None
         self._delims: list[tuple[int, int]] = []
@@ -217,7 +233,9 @@ class Entity:
 
     def iter_raw_body(self, chunk: int = CHUNK) -> Iterator[bytes]:
         """The raw body in pieces, without holding it in memory."""
-        if self._new_body is not None or (self._modified and self._parts is not None):
+        if self._new_body is not None or (
+            self._modified and (self._parts is not None or self._message is not None)
+        ):
             yield self.raw_body()
             return
         yield from self._source.iter_range(self._body_start, self._end, chunk)
@@ -289,8 +307,18 @@ class Entity:
         out.write(self.unixfrom)
         for h in self.headers:
             out.write(h.raw)
-        out.write(self.separator)
+        out.write(self.separator or (self._eol if self._body_needs_separator() else b""))
         self._emit_body(out, chunk)
+
+    def _body_needs_separator(self) -> bool:
+        """True when the header block lacked its blank line and the body would now read as headers."""
+        if not self.headers._fields or self._message is not None:
+            return False
+        if self._new_body is not None:
+            head = self._new_body[:1024]
+        else:
+            head = self._source.read(self._body_start, min(self._end, self._body_start + 1024))
+        return bool(head) and (head[:1] in (b" ", b"\t") or _HEADER_LIKE.match(head) is not None)
 
     def _emit_body(self, out: IO[bytes], chunk: int = CHUNK) -> None:
         src = self._source
@@ -326,9 +354,15 @@ class Entity:
             e = e.parent
 
     def _make_field(self, name: str, value: str) -> Header:
-        from .rfc2047 import fold_header
+        from .rfc2047 import fold_header, parse_addresses
 
-        return Header(name, fold_header(name, value, eol=self._eol))
+        # an internationalised address (RFC 6532) must stay raw UTF-8: encoded words would break it
+        utf8 = (
+            name.lower() in _ADDRESS_FIELDS
+            and not value.isascii()
+            and any(not addr.isascii() for _, addr in parse_addresses(value))
+        )
+        return Header(name, fold_header(name, value, eol=self._eol, utf8=utf8))
 
     def _reset_caches(self) -> None:
         self._ctype = None

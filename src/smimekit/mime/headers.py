@@ -37,7 +37,7 @@ class Header:
         if self._value is None:
             from .rfc2047 import decode_header_value
 
-            self._value = decode_header_value(self.raw_value)[0].strip()
+            self._value = decode_header_value(self.raw_value)[0].strip(" \t\r\n")
         return self._value
 
     def unfolded_ascii(self) -> str:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["ParamValue", "format_params", "parse_param_header"]
 
-_TOKEN_SPECIALS = frozenset('()<>@,;:\\"/[]?= \t')
+# tspecials plus the RFC 2231 characters ' * % that parsers misread in an unquoted value
+_TOKEN_SPECIALS = frozenset("()<>@,;:\\\"/[]?= \t'*%")
 # one parameter: name = "quoted" | token-ish (lenient: unquoted values may hold spaces up to the next ';')
 _PARAM = re.compile(
     r"""\s*;?\s*(?P<name>[^=;\s"]+)\s*=\s*(?:"(?P<q>(?:[^"\\]|\\.)*)"?|(?P<t>[^;]*))""",

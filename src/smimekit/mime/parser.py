@@ -167,22 +167,36 @@ class MimeParser:
                     else:
                         return False
                 if self._match_delim(buf[i : (n if j < 0 else j)]) is not None:
-                    self._defect(
-                        entity,
-                        "MissingHeaderBodySeparator",
-                        self._pos,
-                        "a boundary line ends the header block",
-                    )
+                    if fields or self._pos != entity._start:  # an empty part is reported as EmptyPart
+                        self._defect(
+                            entity,
+                            "MissingHeaderBodySeparator",
+                            self._pos,
+                            "a boundary line ends the header block",
+                        )
                     self._end_headers(entity, b"", self._pos)
                     return True
-            if not fields and entity is self.root and self._pos == 0 and buf[i : i + 5] == b"From ":
+            if entity is self.root and self._pos == 0 and not fields and buf[i : i + 3] == b"\xef\xbb\xbf":
+                if n - i < 4 and not final:
+                    return False
+                entity.unixfrom = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark before the headers
+                self._pos += 3
+                continue
+            if (
+                not fields
+                and entity.unixfrom in (b"", b"\xef\xbb\xbf")
+                and self._pos == entity._start + len(entity.unixfrom)
+                and isinstance(entity, Message)
+                and (buf[i : i + 5] == b"From " or (entity is not self.root and buf[i : i + 6] == b">From "))
+            ):
+                # an mbox From_ line (or its munged >From form at the top of a forwarded message)
                 j = buf.find(b"\n", i)
                 if j < 0:
                     if not final:
                         self._check_header_size(entity, n - i)
                         return False
                     j = n - 1
-                entity.unixfrom = bytes(buf[i : j + 1])
+                entity.unixfrom += bytes(buf[i : j + 1])
                 self._pos += j + 1 - i
                 continue
             m = _FIELD.match(buf, i)
@@ -235,8 +249,13 @@ class MimeParser:
         entity.headers._fields = fields
         entity.separator = sep
         entity._body_start = body_start
-        if fields and fields[0].raw.endswith(b"\n") and not fields[0].raw.endswith(b"\r\n"):
-            entity._eol = b"\n"
+        if fields:
+            if fields[0].raw.endswith(b"\n") and not fields[0].raw.endswith(b"\r\n"):
+                entity._eol = b"\n"
+        elif sep:
+            entity._eol = sep
+        elif entity.parent is not None:
+            entity._eol = entity.parent._eol
         self._pos = body_start
         ctype = entity.content_type
         ct_field = entity.headers.field("content-type")

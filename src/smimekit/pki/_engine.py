@@ -79,9 +79,11 @@ def run_pkix(
     crls: Sequence[x509.CertificateRevocationList],
     require_revocation: bool,
     policies: PolicyRequirements,
+    legacy_algorithms: bool = False,
 ) -> EngineOutcome:
     """Build and validate a path from ``certificate`` to one of ``anchors`` at ``at``. Never raises for an
-    untrusted certificate."""
+    untrusted certificate. ``legacy_algorithms`` accepts SHA-1 signatures and RSA/DSA keys from 1024 bits
+    in the path (MD5 and MD2 stay refused)."""
     from asn1crypto import x509 as asn1_x509
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
     from pyhanko_certvalidator.errors import CRLNoMatchesError
@@ -139,6 +141,7 @@ def run_pkix(
             crls=crl_ders,
             revinfo_policy=CertRevTrustPolicy(checking, retroactive_revinfo=True),
             time_tolerance=dt.timedelta(0),
+            algorithm_usage_policy=_legacy_policy() if legacy_algorithms else None,
         )
         validator = CertificateValidator(leaf, validation_context=context, pkix_params=params)
         path = await validator.async_validate_path()
@@ -160,6 +163,14 @@ def run_pkix(
         return _failure_outcome(exc, certificate, anchors, intermediates, back)
     certs = [back(c) for c in vpath.iter_certs(include_root=True)]  # a validated path starts at its anchor
     return EngineOutcome(tuple(reversed(certs)), certs[0])
+
+
+def _legacy_policy() -> Any:
+    from pyhanko_certvalidator.policy_decl import DisallowWeakAlgorithmsPolicy
+
+    return DisallowWeakAlgorithmsPolicy(  # type: ignore[no-untyped-call]
+        weak_hash_algos=frozenset({"md5", "md2"}), rsa_key_size_threshold=1024, dsa_key_size_threshold=1024
+    )
 
 
 def _run(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
@@ -250,7 +261,11 @@ def _failure_outcome(
             detail = _clean(text.split(" failed: ", 1)[-1])
         return out(PathFailure.REVOCATION_UNKNOWN, f"the revocation status of {who} is unknown: {detail}")
     if isinstance(exc, e.DisallowedAlgorithmError):
-        return out(PathFailure.INVALID_PATH, f"the path uses a disallowed algorithm: {_clean(str(exc))}")
+        detail = _clean(str(exc).split(". Reason:", 1)[0])
+        return out(
+            PathFailure.INVALID_PATH,
+            f"the path uses a weak algorithm ({detail}); old mail needs legacy algorithms allowed",
+        )
     if isinstance(exc, e.ValidationError | e.PathError):
         return out(PathFailure.INVALID_PATH, f"the path is not valid: {_clean(str(exc))}")
     return out(PathFailure.MALFORMED, f"the path could not be processed: {type(exc).__name__}: {exc}")

@@ -64,6 +64,8 @@ class PathResult:
     anchor: x509.Certificate | None
     validated_at: dt.datetime
     failure: PathFailure | None = None
+    legacy: bool = False
+    """The path was accepted only because legacy algorithms were allowed (SHA-1, keys under 2048 bits)."""
 
     def __post_init__(self) -> None:
         if self.trusted != (self.reason is None) or self.trusted != (self.failure is None):

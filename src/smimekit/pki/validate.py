@@ -49,6 +49,7 @@ def validate_path(
     crls: Sequence[x509.CertificateRevocationList] = (),
     require_revocation: bool = False,
     policies: PolicyRequirements = _DEFAULT_POLICIES,
+    legacy_algorithms: bool = False,
 ) -> PathResult:
     """Whether ``certificate`` is trusted for ``purpose`` (and ``email``) at ``at``; read ``.trusted``.
 
@@ -60,7 +61,8 @@ def validate_path(
     ``smimekit.net``, which hands what it fetched to this function. ``policies`` are the RFC 5280
     certificate policy inputs (default: any policy, none required). Never raises for an untrusted
     certificate; raises PkiError for arguments that cannot work (a naive datetime, a malformed address,
-    something that is not a certificate).
+    something that is not a certificate). ``legacy_algorithms`` (off by default) accepts a path signed
+    with SHA-1 or holding 1024-bit RSA/DSA keys, as old mail needs; the result then says so in ``legacy``.
     """
     require_certificate("certificate", certificate)
     anchor_list = _certificates("anchors", anchors)
@@ -96,6 +98,7 @@ def validate_path(
         crls=crl_list,
         require_revocation=require_revocation,
         policies=policies,
+        legacy_algorithms=legacy_algorithms,
     )
     if outcome.failure is not None:
         return untrusted(outcome.failure, outcome.reason or "not trusted", outcome.path, outcome.anchor)
@@ -125,7 +128,21 @@ def validate_path(
         problem = address_problem(certificate, email)
         if problem is not None:
             return untrusted(PathFailure.ADDRESS_MISMATCH, problem, path, anchor)
-    return PathResult(True, None, path, anchor, at)
+    return PathResult(True, None, path, anchor, at, legacy=legacy_algorithms and _uses_legacy(path))
+
+
+def _uses_legacy(path: Sequence[x509.Certificate]) -> bool:
+    """True when the path relies on what only ``legacy_algorithms`` accepts (SHA-1, keys < 2048 bits)."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, rsa
+
+    for cert in path:
+        algo = cert.signature_hash_algorithm
+        if cert is not path[-1] and algo is not None and algo.name == "sha1":
+            return True
+        key = cert.public_key()
+        if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey) and key.key_size < 2048:
+            return True
+    return False
 
 
 def validate_signer(
@@ -138,6 +155,7 @@ def validate_signer(
     email: str | None = None,
     crls: Sequence[x509.CertificateRevocationList] = (),
     require_revocation: bool = False,
+    legacy_algorithms: bool = False,
 ) -> SignerTrust:
     """Trust in a signer's certificate for signing, at the signing time and at ``now``.
 
@@ -160,6 +178,7 @@ def validate_signer(
             email=email,
             crls=crls,
             require_revocation=require_revocation,
+            legacy_algorithms=legacy_algorithms,
         )
 
     current = at_time(now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from .headers import Header, HeaderList
 from .params import ParamValue, format_params, parse_param_header
@@ -25,6 +25,7 @@ __all__ = ["Entity", "Message"]
 
 _IDENTITY_CTE = frozenset({"7bit", "8bit", "binary", ""})
 _NESTED_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
+_BOM = b"\xef\xbb\xbf"
 _HEADER_LIKE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _ADDRESS_FIELDS = frozenset(
     {
@@ -298,29 +299,41 @@ class Entity:
         else:
             yield self.to_bytes()
 
-    def write_to(self, out: IO[bytes], chunk: int = CHUNK) -> None:
+    def write_to(self, out: SupportsWrite, chunk: int = CHUNK) -> None:
         """Write :meth:`to_bytes` to a stream without building it in memory."""
         if not self._modified:
             for piece in self._source.iter_range(self._start, self._end, chunk):
                 out.write(piece)
             return
-        out.write(self.unixfrom)
-        for h in self.headers:
-            out.write(h.raw)
-        out.write(self.separator or (self._eol if self._body_needs_separator() else b""))
+        eol = self._eol
+        last = b""
+        # pieces an edit put after a line the input left unterminated must start on a line of their own
+        for piece in (self.unixfrom, *(h.raw for h in self.headers)):
+            if piece:
+                if last and not last.endswith(b"\n") and last != _BOM:
+                    out.write(eol)
+                out.write(piece)
+                last = piece
+        sep = self.separator or (eol if self._body_needs_separator() else b"")
+        if sep and last and not last.endswith(b"\n") and last != _BOM:
+            out.write(eol)
+        out.write(sep)
         self._emit_body(out, chunk)
 
     def _body_needs_separator(self) -> bool:
         """True when the header block lacked its blank line and the body would now read as headers."""
-        if not self.headers._fields or self._message is not None:
+        if not self.headers._fields:
             return False
-        if self._new_body is not None:
+        if self._message is not None:
+            inner = self._message
+            head = inner.unixfrom or (inner.headers._fields[0].raw if inner.headers._fields else b"")
+        elif self._new_body is not None:
             head = self._new_body[:1024]
         else:
             head = self._source.read(self._body_start, min(self._end, self._body_start + 1024))
         return bool(head) and (head[:1] in (b" ", b"\t") or _HEADER_LIKE.match(head) is not None)
 
-    def _emit_body(self, out: IO[bytes], chunk: int = CHUNK) -> None:
+    def _emit_body(self, out: SupportsWrite, chunk: int = CHUNK) -> None:
         src = self._source
         if self._new_body is not None:
             out.write(self._new_body)
@@ -328,9 +341,27 @@ class Entity:
             pre_end = self._preamble_end if self._preamble_end >= 0 else self._end
             for piece in src.iter_range(self._body_start, pre_end, chunk):
                 out.write(piece)
-            for (ds, de), part in zip(self._delims, self._parts, strict=True):
-                out.write(src.read(ds, de))
-                part.write_to(out, chunk)
+            for i, ((ds, de), part) in enumerate(zip(self._delims, self._parts, strict=True)):
+                delim = src.read(ds, de)
+                out.write(delim)
+                if part._modified and not delim.endswith(b"\n"):
+                    out.write(self._eol)  # the delimiter line was cut short by the end of the input
+                if not part._modified:
+                    part.write_to(out, chunk)
+                    continue
+                tail = _Tail(out)
+                part.write_to(tail, chunk)
+                following = self._delims[i + 1][0] if i + 1 < len(self._delims) else None
+                if following is None and self._close is not None:
+                    following = self._close[0]
+                if (
+                    following is not None
+                    and tail.last != b"\n"
+                    and src.read(following, following + 1) == b"-"
+                ):
+                    # the next delimiter had no line break of its own (the part's body was empty): an
+                    # edited part must not run into it
+                    out.write(self._eol)
             if self._close is not None:
                 cs = self._close[0]
                 for piece in src.iter_range(cs, self._end, chunk):
@@ -460,6 +491,25 @@ class Message(Entity):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SupportsWrite(Protocol):
+    """Anything with ``write(bytes)``: a binary file, a BytesIO, a hash adapter."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+class _Tail:
+    """A writer that remembers the last byte written through it."""
+
+    def __init__(self, out: SupportsWrite) -> None:
+        self._out = out
+        self.last = b""
+
+    def write(self, data: bytes, /) -> object:
+        if data:
+            self.last = data[-1:]
+        return self._out.write(data)
 
 
 class _DecodedReader(io.RawIOBase):

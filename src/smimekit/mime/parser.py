@@ -459,6 +459,10 @@ class MimeParser:
             owner._preamble_end = dstart
         self._pos = dend
         if close:
+            if not owner._parts:
+                self._defect(
+                    owner, "StartBoundaryNotFound", dstart, "a multipart is closed before its first part"
+                )
             owner._close = (dstart, dend)
             self._pop_frame()
             self._region = dend

@@ -2,8 +2,9 @@
 
 Every file in the message is generated here (a PNG drawn with zlib, a one-page PDF with a correct xref
 table, a WAV made with :mod:`wave`), so the demo needs nothing but smimekit itself. Each step takes the
-shared :class:`DemoContext` and returns a :class:`StepResult`; later steps (sign, encrypt, decrypt,
-verify) are added to :data:`STEPS`.
+shared :class:`DemoContext` and returns a :class:`StepResult`. After composing and parsing, the message is
+signed and encrypted with a throwaway CA made on the spot (:mod:`smimekit._demo_pki`), then decrypted and
+verified again.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ import wave
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives import serialization
 
 from .errors import SmimekitError
 from .mime import Entity, Message, parse_file
 from .mime.build import Attachment, compose
+
+if TYPE_CHECKING:
+    from ._demo_pki import DemoIdentity
 
 __all__ = [
     "STEPS",
@@ -36,8 +43,10 @@ __all__ = [
     "run",
 ]
 
-SENDER = "Jürgen Müller <juergen@example.com>"
-RECIPIENT = "山田 太郎 <taro@example.jp>"
+SENDER_ADDRESS = "juergen@example.com"
+RECIPIENT_ADDRESS = "taro@example.jp"
+SENDER = f"Jürgen Müller <{SENDER_ADDRESS}>"
+RECIPIENT = f"山田 太郎 <{RECIPIENT_ADDRESS}>"
 SUBJECT = "Grüße aus Köln 📷 — 東京の件"
 LOGO_CID = "logo@smimekit.example"
 
@@ -217,7 +226,11 @@ class DemoContext:
     date: datetime | None = None
     files: tuple[DemoFile, ...] = ()
     written: dict[str, Path] = field(default_factory=dict)
-    """Files the steps wrote, by name (``"message"`` is the composed message)."""
+    """Files the steps wrote, by name (``"message"`` is the composed message, ``"signed"`` and ``"sealed"``
+    it signed and then encrypted; ``"ca"``, ``"sender_cert"``, ``"sender_key"``, ``"recipient_cert"`` and
+    ``"recipient_key"`` the throwaway PKI)."""
+    pki: dict[str, DemoIdentity] = field(default_factory=dict)
+    """The throwaway CA and people (``"ca"``, ``"sender"``, ``"recipient"``), once made."""
     _open: list[Message] = field(default_factory=list)
 
     def keep_open(self, msg: Message) -> Message:
@@ -303,9 +316,90 @@ def _step_parse(ctx: DemoContext) -> StepResult:
     )
 
 
+def _clock(ctx: DemoContext) -> datetime:
+    """The demo's "now": ``ctx.date`` when set (UTC if naive), else the current time."""
+    if ctx.date is None:
+        return datetime.now(UTC)
+    return ctx.date if ctx.date.tzinfo is not None else ctx.date.replace(tzinfo=UTC)
+
+
+def _step_sign_encrypt(ctx: DemoContext) -> StepResult:
+    from . import _demo_pki, cms, smime
+
+    now = _clock(ctx)
+    ca = _demo_pki.make_ca(now)
+    sender = _demo_pki.make_person(ca, "Jürgen Müller", SENDER_ADDRESS, now, rsa_key=True)
+    recipient = _demo_pki.make_person(ca, "山田 太郎", RECIPIENT_ADDRESS, now, rsa_key=False)
+    ctx.pki = {"ca": ca, "sender": sender, "recipient": recipient}
+    ca_path = ctx.out_dir / "ca.pem"
+    ca_path.write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    ctx.written["ca"] = ca_path
+    for role, ident, stem in (("sender", sender, "juergen"), ("recipient", recipient, "taro")):
+        ctx.written[f"{role}_cert"], ctx.written[f"{role}_key"] = ident.write(ctx.out_dir, stem)
+    with parse_file(ctx.written["message"]) as msg:
+        signed = smime.sign(msg, cms.Signer(sender.certificate, sender.key), signing_time=now)
+    signed_path = ctx.out_dir / "demo-signed.eml"
+    signed_path.write_bytes(signed.to_bytes())
+    ctx.written["signed"] = signed_path
+    sealed = smime.encrypt(signed, [recipient.certificate], include_sender=sender.certificate)
+    sealed_path = ctx.out_dir / "demo-sealed.eml"
+    data = sealed.to_bytes()
+    sealed_path.write_bytes(data)
+    ctx.written["sealed"] = sealed_path
+    return StepResult(
+        "Sign and encrypt it",
+        (
+            f"made a throwaway CA ({ca_path.name}) with certificates and keys for {SENDER_ADDRESS} (RSA-2048)",
+            f"and {RECIPIENT_ADDRESS} (P-256), written unencrypted next to the messages: for the demo only",
+            f"signed as {SENDER_ADDRESS} (multipart/signed, SHA-256): wrote {signed_path}",
+            f"encrypted to {RECIPIENT_ADDRESS} and the sender (AES-256-GCM, ECDH and RSA-OAEP):",
+            f"wrote {sealed_path} ({len(data)} bytes)",
+        ),
+        path=sealed_path,
+        message=ctx.keep_open(sealed),
+    )
+
+
+def _step_decrypt_verify(ctx: DemoContext) -> StepResult:
+    from . import smime
+    from .smime import LayerKind
+
+    ca, recipient = ctx.pki["ca"], ctx.pki["recipient"]
+    path = ctx.written["sealed"]
+    msg = ctx.keep_open(parse_file(path))
+    result = smime.open(
+        msg, now=_clock(ctx), keys=[(recipient.certificate, recipient.key)], anchors=[ca.certificate]
+    )
+    inner = ctx.keep_open(result.inner)
+    kinds = [layer.kind for layer in result.layers]
+    if kinds != [LayerKind.AUTH_ENVELOPED, LayerKind.SIGNED] or not result.ok:
+        raise SmimekitError(f"demo check failed: {path} did not open as signed and encrypted, verified")
+    decryption, verification = result.layers[0].decryption, result.layers[1].verification
+    assert decryption is not None and verification is not None
+    for f in ctx.files:
+        if _find(inner, _named(f.filename), f"part named {f.filename}").decoded() != f.data:
+            raise SmimekitError(f"demo check failed: {f.filename} did not survive signing and encryption")
+    (sig,) = verification.signatures
+    trust = sig.trust.now
+    chain = " → ".join(trust.path) if trust is not None else ""
+    return StepResult(
+        "Decrypt and verify it",
+        (
+            f"decrypted {path.name} with the key of {RECIPIENT_ADDRESS}: {decryption.cipher.label}, "
+            f"{decryption.recipient_type.name.lower().replace('_', ' ')}, authenticated",
+            f"signature of {SENDER_ADDRESS}: intact, valid and trusted ({chain})",
+            f"the signer matches From: {'yes' if verification.from_matches else 'no'}; "
+            f"unsigned parts: {', '.join(verification.unsigned_parts) or 'none'}",
+            f"the text, HTML and all {len(ctx.files)} attachments inside are identical to what was composed",
+        ),
+    )
+
+
 STEPS: tuple[Step, ...] = (
     Step("compose", _step_compose),
     Step("parse", _step_parse),
+    Step("sign-encrypt", _step_sign_encrypt),
+    Step("decrypt-verify", _step_decrypt_verify),
 )
 
 

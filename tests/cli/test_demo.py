@@ -21,8 +21,15 @@ from smimekit.cli.main import cli
 from smimekit.mime import parse_file
 
 EXPECTED_IN_OUTPUT = (
-    "[1/2] Compose a message",
-    "[2/2] Parse it back",
+    "[1/4] Compose a message",
+    "[2/4] Parse it back",
+    "[3/4] Sign and encrypt it",
+    "[4/4] Decrypt and verify it",
+    "application/pkcs7-mime, base64, ",
+    '"smime.p7m"',
+    "AES-256-GCM, key agreement, authenticated",
+    "signature of juergen@example.com: intact, valid and trusted",
+    "the signer matches From: yes; unsigned parts: none",
     "re-serialized byte-exact",
     "multipart/mixed",
     "multipart/alternative",
@@ -106,8 +113,58 @@ def test_demo_steps_are_extensible(tmp_path: Path) -> None:
         titles = [r.title for r in demo.run(ctx, (*demo.STEPS, demo.Step("extra", extra)))]
     finally:
         ctx.close()
-    assert titles == ["Compose a message", "Parse it back", "Extra"]
+    assert titles == [
+        "Compose a message",
+        "Parse it back",
+        "Sign and encrypt it",
+        "Decrypt and verify it",
+        "Extra",
+    ]
     assert seen == [tmp_path / "demo.eml"]
+
+
+def test_demo_sign_encrypt_files_work_with_the_commands(tmp_path: Path) -> None:
+    """The files the demo leaves behind are real: the commands it suggests succeed on them."""
+    runner = CliRunner()
+    result = runner.invoke(cli, ["demo", "--out-dir", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for name in (
+        "ca.pem",
+        "juergen.crt",
+        "juergen.key",
+        "taro.crt",
+        "taro.key",
+        "demo-signed.eml",
+        "demo-sealed.eml",
+    ):
+        assert (tmp_path / name).is_file(), name
+    assert (tmp_path / "taro.key").stat().st_mode & 0o077 == 0
+    verify = f"smimekit verify --trust {tmp_path / 'ca.pem'} {tmp_path / 'demo-signed.eml'}"
+    opened = (
+        f"smimekit open --cert {tmp_path / 'taro.crt'} --key {tmp_path / 'taro.key'} "
+        f"--trust {tmp_path / 'ca.pem'} {tmp_path / 'demo-sealed.eml'}"
+    )
+    assert verify in result.output and opened in result.output
+    for line in (verify, opened):
+        run = runner.invoke(cli, line.split()[1:], catch_exceptions=False)
+        assert run.exit_code == 0, run.output
+        assert "OK: every signature is intact, valid and trusted" in run.output
+    sealed = (tmp_path / "demo-sealed.eml").read_bytes()
+    assert b"smime-type=authEnveloped-data" in sealed and "東京".encode() not in sealed
+
+
+def test_demo_signing_uses_the_context_date(tmp_path: Path) -> None:
+    import datetime as dt
+
+    when = dt.datetime(2024, 2, 29, 12, 0, tzinfo=dt.UTC)
+    ctx = demo.DemoContext(out_dir=tmp_path, date=when)
+    try:
+        results = list(demo.run(ctx))
+    finally:
+        ctx.close()
+    assert results[-1].title == "Decrypt and verify it"
+    cert = ctx.pki["sender"].certificate
+    assert cert.not_valid_before_utc == when - dt.timedelta(days=1)
 
 
 # ------------------------------------------------------------------------------------------- the files
@@ -173,6 +230,7 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "re-serialized byte-exact" in proc.stdout
+    assert "[4/4] Decrypt and verify it" in proc.stdout
     assert (tmp_path / "demo.eml").is_file()
     proc = subprocess.run(
         [script, "inspect", str(tmp_path / "missing")], capture_output=True, text=True, check=False

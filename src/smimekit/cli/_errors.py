@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 a verdict was negative (a signature did not verify, a message could not be
 decrypted) or an operation was aborted; 2 usage or input error (bad option, missing file, malformed
-input, anything else smimekit raises on purpose); 130 interrupted with Ctrl-C.
+input, anything else smimekit raises on purpose); 70 an internal error (a bug: one line all the same,
+the traceback with SMIMEKIT_DEBUG=1); 130 interrupted with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
-from ..errors import DecryptionError, SignatureError, SmimekitError
+from ..errors import DecryptionError, RecipientNotFoundError, SignatureError, SmimekitError
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -29,12 +30,14 @@ __all__ = [
 
 EXIT_NEGATIVE = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in smimekit
 EXIT_INTERRUPTED = 130
 
 # The most specific class first; anything else smimekit raises is a usage or input error.
 EXIT_CODES: tuple[tuple[type[SmimekitError], int], ...] = (
     (SignatureError, EXIT_NEGATIVE),
     (DecryptionError, EXIT_NEGATIVE),
+    (RecipientNotFoundError, EXIT_NEGATIVE),
     (SmimekitError, EXIT_USAGE),
 )
 
@@ -117,4 +120,14 @@ class ErrorMappingGroup(click.Group):
                 _silence_stdout()
                 sys.exit(EXIT_NEGATIVE)
             _fail(_describe_os_error(exc), EXIT_USAGE)
+        except MemoryError:
+            _fail("out of memory", EXIT_USAGE)
+        except Exception as exc:  # a bug: still one line, unless SMIMEKIT_DEBUG asks for the traceback
+            if os.environ.get("SMIMEKIT_DEBUG"):
+                raise
+            _fail(
+                f"internal error ({type(exc).__name__}: {exc}); please report it, "
+                "and set SMIMEKIT_DEBUG=1 to see the traceback",
+                EXIT_INTERNAL,
+            )
         sys.exit(rv if isinstance(rv, int) else 0)

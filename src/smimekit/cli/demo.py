@@ -28,7 +28,9 @@ def demo(out_dir: Path | None) -> None:
 
     Composes a message with non-ASCII text in three charsets, an HTML version with an inline image, a PDF
     and an audio attachment; writes it to a file; parses it back, checks that it reads back byte for byte
-    and that every part decodes to what was put in; and prints its structure.
+    and that every part decodes to what was put in; and prints its structure. Then makes a throwaway CA
+    with certificates for the sender and the recipient, signs the message and encrypts it, and decrypts
+    and verifies it again as the recipient.
     """
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="smimekit-demo-"))
@@ -41,6 +43,7 @@ def demo(out_dir: Path | None) -> None:
     ctx = demo_lib.DemoContext(out_dir=out_dir)
     steps = demo_lib.STEPS
     message_path: Path | None = None
+    written: dict[str, Path] = {}
     try:
         for number, result in enumerate(demo_lib.run(ctx, steps), 1):
             console.print()
@@ -51,6 +54,7 @@ def demo(out_dir: Path | None) -> None:
                 console.print()
                 render_tree(result.message, console)
             message_path = ctx.written.get("message", message_path)
+            written = dict(ctx.written)
     finally:
         ctx.close()
     if message_path is not None:
@@ -62,3 +66,10 @@ def demo(out_dir: Path | None) -> None:
             markup=False,
             highlight=False,
         )
+    if {"ca", "signed", "sealed", "recipient_cert", "recipient_key"} <= written.keys():
+        for line in (
+            f"  smimekit verify --trust {written['ca']} {written['signed']}",
+            f"  smimekit open --cert {written['recipient_cert']} --key {written['recipient_key']} "
+            f"--trust {written['ca']} {written['sealed']}",
+        ):
+            console.print(line, markup=False, highlight=False)

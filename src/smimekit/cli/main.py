@@ -20,9 +20,14 @@ __all__ = ["COMMANDS", "cli", "main"]
 # command name -> "module:attribute" inside smimekit.cli
 COMMANDS: dict[str, str] = {
     "compose": "mime_cmds:compose",
+    "decrypt": "smime_cmds:decrypt",
     "demo": "demo:demo",
+    "encrypt": "smime_cmds:encrypt",
     "extract": "mime_cmds:extract",
     "inspect": "mime_cmds:inspect",
+    "open": "smime_cmds:open_cmd",
+    "sign": "smime_cmds:sign",
+    "verify": "smime_cmds:verify",
 }
 
 

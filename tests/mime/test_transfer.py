@@ -11,11 +11,11 @@ from typing import Protocol
 from unittest import mock
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from smimekit.errors import UsageError
-from smimekit.mime import transfer
+from smimekit.mime import qp, transfer
 from smimekit.mime.transfer import (
     Base64Decoder,
     Base64Encoder,
@@ -149,6 +149,129 @@ def test_base64_regular_layout_with_junk_takes_exact_path() -> None:
     assert len(out) == 1023
 
 
+def _binascii_reference(data: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """The exact path alone, decoding with binascii: what every fast path must reproduce."""
+    with mock.patch.object(transfer, "_b64decode", binascii.a2b_base64):
+        decoder = Base64Decoder()
+        out = decoder._feed_exact(data)
+        out += decoder.close()
+    return out, decoder.defects
+
+
+# Base64 text in lines of one width, then damaged: bytes replaced, inserted or deleted anywhere.
+damaged_base64 = st.builds(
+    lambda data, length, eol, final_eol, edits: _damage(
+        encode_base64(data, line_length=length, eol=eol)[: None if final_eol else -len(eol)], edits
+    ),
+    st.binary(max_size=700),
+    st.sampled_from([4, 6, 64, 76, 76]),
+    st.sampled_from([b"\r\n", b"\n"]),
+    st.booleans(),
+    st.lists(
+        st.tuples(st.integers(0, 1200), st.sampled_from(list(b"AQw+/=\r\n \t!\xff-")), st.integers(0, 3)),
+        max_size=3,
+    ),
+)
+
+
+def _damage(encoded: bytes, edits: list[tuple[int, int, int]]) -> bytes:
+    out = bytearray(encoded)
+    for pos, byte, how in edits:
+        at = pos % (len(out) + 1)
+        if how == 0 and at < len(out):
+            out[at] = byte  # replaced
+        elif how == 3:
+            out[at : at + 4] = bytes([byte]) * len(out[at : at + 4])  # a run of four replaced
+        elif how == 1:
+            out.insert(at, byte)  # inserted
+        elif at < len(out):
+            del out[at]  # deleted
+    return bytes(out)
+
+
+@given(damaged_base64 | messy, cuts)
+def test_base64_pybase64_paths_agree_with_binascii_reference(data: bytes, points: list[int]) -> None:
+    expected = _binascii_reference(data)
+    assert decode_base64(data) == expected
+    decoder = Base64Decoder()
+    assert (_feed_all(decoder, _chunks(data, points)), decoder.defects) == expected
+    with mock.patch.object(transfer, "_b64decode", binascii.a2b_base64):  # the fallback without pybase64
+        assert decode_base64(data) == expected
+
+
+@example(size=174, eol=b"\r\n", step=200)  # a short last line without padding
+@example(size=57 * 4 + 56, eol=b"\n", step=300)  # a last line of full width with padding
+@given(st.integers(1, 1500), st.sampled_from([b"\r\n", b"\n"]), st.integers(1, 400))
+def test_base64_decoder_streams_regular_lines_with_one_line_held(size: int, eol: bytes, step: int) -> None:
+    data = bytes(i * 7919 % 251 for i in range(size))
+    encoded = encode_base64(data, eol=eol)
+    decoder = Base64Decoder()
+    with mock.patch.object(decoder, "_feed_exact", wraps=decoder._feed_exact) as exact:
+        out = []
+        for i in range(0, len(encoded), step):
+            out.append(decoder.feed(encoded[i : i + step]))
+            assert len(decoder._carry) < 76 + len(eol)  # at most the unfinished line
+        out.append(decoder.close())
+    assert b"".join(out) == data and decoder.defects == ()
+    # Only the last line (short, or with the padding) goes the exact way.
+    assert sum(len(c.args[0]) for c in exact.call_args_list) <= 76 + len(eol)
+
+
+@pytest.mark.parametrize("junk", [b"!", b"\xff", b"-", b"=", b" "])
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"])
+def test_base64_fast_paths_refuse_a_run_of_junk(junk: bytes, eol: bytes) -> None:
+    # Four bytes of junk keep the alphabet count a multiple of four: only the length check sees them.
+    encoded = bytearray(encode_base64(bytes(range(256)) * 4, eol=eol))
+    encoded[90:94] = junk * 4  # in the second line
+    expected = _binascii_reference(bytes(encoded))
+    assert expected[1] or junk == b" "  # white space is no defect: then the bytes must still agree
+    assert decode_base64(bytes(encoded)) == expected
+    for step in (100, 1000, len(encoded)):
+        decoder = Base64Decoder()
+        assert (
+            _feed_all(decoder, _chunks(bytes(encoded), list(range(0, 1100, step)))),
+            decoder.defects,
+        ) == expected
+
+
+@settings(max_examples=50)
+@given(damaged_base64, cuts, st.sampled_from([0, 1, 5, 80]))
+def test_base64_decoder_long_lines_go_the_exact_way(data: bytes, points: list[int], cap: int) -> None:
+    expected = decode_base64(data)
+    with mock.patch.object(transfer, "_B64_CARRY", cap):
+        decoder = Base64Decoder()
+        out = []
+        for chunk in _chunks(data, points):
+            out.append(decoder.feed(chunk))
+            assert len(decoder._carry) <= cap
+        out.append(decoder.close())
+    assert (b"".join(out), decoder.defects) == expected
+
+
+@pytest.mark.parametrize("extra", [b"Q", b"QU", b"QUJ", b"QUJDR"])
+def test_base64_decoder_takes_no_fast_path_out_of_step(extra: bytes) -> None:
+    # A line with characters that are not a multiple of four leaves the quanta out of step with the lines.
+    lines = encode_base64(bytes(range(256)) * 20).split(b"\r\n")
+    lines[2] += extra
+    encoded = b"\r\n".join(lines)
+    decoder = Base64Decoder()
+    out = b"".join(decoder.feed(encoded[i : i + 500]) for i in range(0, len(encoded), 500))
+    assert (out + decoder.close(), decoder.defects) == _binascii_reference(encoded)
+
+
+def test_base64_decoder_recovers_the_fast_path_after_a_bad_line() -> None:
+    lines = encode_base64(bytes(range(256)) * 40).split(b"\r\n")
+    lines[3] = lines[3][:10] + b"!" + lines[3][10:]  # junk in one line of the first chunk
+    encoded = b"\r\n".join(lines)
+    decoder = Base64Decoder()
+    with mock.patch.object(decoder, "_feed_exact", wraps=decoder._feed_exact) as exact:
+        out = b"".join(decoder.feed(encoded[i : i + 1000]) for i in range(0, len(encoded), 1000))
+        out += decoder.close()
+    assert (out, decoder.defects) == decode_base64(encoded)
+    assert decoder.defects == ("InvalidBase64Characters",)
+    assert sum(len(c.args[0]) for c in exact.call_args_list) < 2000  # the first chunk and the last line
+
+
 @given(st.binary(max_size=300), st.integers(min_value=4, max_value=100), cuts)
 def test_base64_encoder_lines_and_chunking(data: bytes, length: int, points: list[int]) -> None:
     encoded = encode_base64(data, line_length=length)
@@ -160,6 +283,38 @@ def test_base64_encoder_lines_and_chunking(data: bytes, length: int, points: lis
         assert all(len(line) == length for line in lines[:-1]) and 0 < len(lines[-1]) <= length
     else:
         assert encoded == b""
+
+
+@given(
+    st.binary(max_size=2000),
+    st.sampled_from([4, 5, 6, 7, 8, 64, 76, 77]),
+    st.sampled_from([b"\r\n", b"\n"]),
+    cuts,
+    st.sampled_from([1, 57, 100, 1 << 20]),
+)
+def test_base64_encoder_pybase64_agrees_with_binascii(
+    data: bytes, length: int, eol: bytes, points: list[int], block: int
+) -> None:
+    with (
+        mock.patch.object(transfer, "_PYBASE64", False),
+        mock.patch.object(transfer, "_b64encode", lambda d: binascii.b2a_base64(d, newline=False)),
+    ):
+        expected = encode_base64(data, line_length=length, eol=eol)
+    with mock.patch.object(transfer, "_B64_BLOCK", block):  # blocks of whole lines, joined
+        assert encode_base64(data, line_length=length, eol=eol) == expected
+        encoder = Base64Encoder(line_length=length, eol=eol)
+        assert _feed_all(encoder, _chunks(data, points)) == expected
+
+
+def test_base64_encoder_keeps_less_than_a_line_group() -> None:
+    pieces = [bytes(range(256)) * 10 + b"x" * n for n in range(100)]
+    encoder = Base64Encoder()
+    out = []
+    for piece in pieces:
+        out.append(encoder.feed(piece))
+        assert len(encoder._raw) < 57  # the input of one 76-character line
+    out.append(encoder.close())
+    assert b"".join(out) == encode_base64(b"".join(pieces))
 
 
 def test_encoders_reject_bad_options() -> None:
@@ -249,7 +404,7 @@ def test_qp_encoder_long_lines_and_chunking(pieces: list[bytes]) -> None:
     for text in (True, False):
         encoded = encode_quoted_printable(data, text=text)
         _assert_valid_qp(encoded, b"\r\n")
-        with mock.patch.object(transfer, "_QP_HOLD", 10):  # stream unfinished lines early
+        with mock.patch.object(qp, "_QP_HOLD", 10):  # stream unfinished lines early
             for step in (1, 7, 97):
                 encoder = QuotedPrintableEncoder(text=text)
                 chunks = [data[i : i + step] for i in range(0, len(data), step)]

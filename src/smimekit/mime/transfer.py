@@ -3,16 +3,35 @@
 Decoders never raise on bad input: they return what a mail client would show and name what was wrong as
 defects. Every incremental class returns, for any chunking of its input, exactly the bytes (and defects) of
 the matching one-shot function. All state is bounded: a decoder or encoder holds at most a few hundred bytes
-between calls (plus, for the quoted-printable encoder, one unfinished line of at most ``_QP_HOLD`` bytes).
+between calls, plus one unfinished line for the base64 decoder (at most ``_B64_CARRY`` bytes) and for the
+quoted-printable encoder (at most ``_QP_HOLD`` bytes), and the input of less than four lines (less than one
+when the width is a multiple of four) for the base64 encoder.
+
+Base64 goes through pybase64's SIMD codec when its C extension is there, else through ``binascii``; the fast
+paths take only input whose decoding they can prove equal to the exact path's (see
+:func:`_decode_base64_regular`). Quoted-printable lives in :mod:`smimekit.mime.qp` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import binascii
-import re
+import functools
+import math
+from collections.abc import Callable
 from typing import Protocol
 
+import pybase64
+
 from smimekit.errors import UsageError
+from smimekit.mime.qp import (
+    _QP_LITERAL,
+    INVALID_QP_ESCAPE,
+    QuotedPrintableDecoder,
+    QuotedPrintableEncoder,
+    _check_eol,
+    decode_quoted_printable,
+    encode_quoted_printable,
+)
 
 __all__ = [
     "BASE64_DATA_AFTER_PADDING",
@@ -38,13 +57,25 @@ INVALID_BASE64_CHARACTERS = "InvalidBase64Characters"  # bytes other than the al
 INVALID_BASE64_PADDING = "InvalidBase64Padding"  # missing, short or excess '='
 INVALID_BASE64_LENGTH = "InvalidBase64Length"  # one dangling character (6 bits) that cannot form a byte
 BASE64_DATA_AFTER_PADDING = "Base64DataAfterPadding"  # alphabet characters after the padding (ignored)
-INVALID_QP_ESCAPE = "InvalidQuotedPrintableEscape"  # '=' not followed by two hex digits or a line break
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64_DELETE = bytes(b for b in range(256) if b not in _B64_ALPHABET + b"=")
 _B64_TAIL = frozenset(b" \t\r\n=")
 _EXPECTED_PADS = (0, -1, 2, 1)  # by the number of characters in the last quantum; -1: no valid padding
-_EOLS = (b"\r\n", b"\n")
+_B64_CARRY = 64 << 10  # the base64 decoder holds back an unfinished line up to this size for its fast path
+_B64_BLOCK = 1 << 20  # encode CRLF lines in blocks of about this many input bytes (to stay in cache)
+
+# The codec. Both decoders take each alphabet byte once for its six bits and no other byte for any bits:
+# that is what lets a length check prove that an input held nothing but the alphabet. pybase64 is several
+# times faster than binascii, but its pure-Python fallback is slower: binascii stays when its C extension
+# is not there.
+_PYBASE64 = "C extension active" in pybase64.get_version()
+_b64decode: Callable[[bytes | memoryview], bytes] = (
+    functools.partial(pybase64.b64decode, validate=False) if _PYBASE64 else binascii.a2b_base64
+)
+_b64encode: Callable[[bytes | memoryview], bytes] = (
+    pybase64.b64encode if _PYBASE64 else functools.partial(binascii.b2a_base64, newline=False)
+)
 
 
 class TransferDecoder(Protocol):
@@ -107,10 +138,39 @@ def _decode_base64_regular(data: bytes) -> bytes | None:
     if data.count(b"=", end) != _EXPECTED_PADS[chars % 4]:
         return None
     try:
-        out = binascii.a2b_base64(data)
-    except binascii.Error:
+        out = _b64decode(data)
+    except ValueError:  # binascii.Error
         return None
     return out if len(out) == chars * 3 // 4 else None
+
+
+def _decode_regular_lines(data: bytes, end: int) -> bytes | None:
+    """Decode ``data[:end]`` if it is lines of one width, all ended by LF or all by CRLF; else return None.
+
+    The same proof as :func:`_decode_base64_regular`, for whole lines without padding: the strided slices
+    count the line breaks, and any other byte that is not alphabet ('=' included) would make the output
+    shorter than ``3 * chars // 4``. ``chars`` must be a multiple of four, so that nothing is left over.
+    """
+    lf = data.find(b"\n", 0, end)
+    step = lf + 1
+    if lf < 0 or (end - step) % step:  # the last line must end at end - 1 like the first at lf
+        return None
+    lfs = data[lf:end:step]
+    if lfs.count(b"\n") != len(lfs):
+        return None
+    chars = end - len(lfs)
+    if lf and data[lf - 1] == 13:
+        crs = data[lf - 1 : end : step]
+        if crs.count(b"\r") != len(crs):
+            return None
+        chars -= len(crs)
+    if chars % 4:
+        return None
+    try:
+        out = _b64decode(data if end == len(data) else memoryview(data)[:end])
+    except ValueError:  # binascii.Error
+        return None
+    return out if len(out) == chars // 4 * 3 else None
 
 
 def _only_whitespace(chunk: bytes, deleted: int) -> bool:
@@ -123,9 +183,14 @@ def _only_whitespace(chunk: bytes, deleted: int) -> bool:
 
 
 class Base64Decoder:
-    """Incremental form of :func:`decode_base64`."""
+    """Incremental form of :func:`decode_base64`.
+
+    Whole regular lines take a fast path (:func:`_decode_regular_lines`), everything else the exact path.
+    For that the unfinished last line of a chunk (up to ``_B64_CARRY`` bytes) waits for the next chunk.
+    """
 
     def __init__(self) -> None:
+        self._carry = b""  # the unfinished last line, not decoded yet
         self._pending = b""  # alphabet characters that do not yet make a quantum of four
         self._pads = -1  # '=' counted since padding started; -1 before it started
         self._expected = 0  # '=' the last quantum needed; -1 when no padding can be right
@@ -137,7 +202,51 @@ class Base64Decoder:
         return tuple(sorted(self._defects))
 
     def feed(self, chunk: bytes) -> bytes:
-        """Decode what ``chunk`` completes; keeps at most three characters back."""
+        """Decode the lines that ``chunk`` completes."""
+        data = self._carry + chunk if self._carry else chunk
+        self._carry = b""
+        if self._pads >= 0:  # past the padding only '=' are counted: nothing to speed up
+            return self._feed_exact(data)
+        end = data.rfind(b"\n") + 1
+        if len(data) - end > _B64_CARRY:
+            end = len(data)  # too long a line to hold back: the exact path takes it now
+        else:
+            self._carry = data[end:]
+        if not end:
+            return b""
+        if not self._pending:  # at a quantum boundary the exact path has no state that lines could change
+            pad = data.find(b"=", 0, end)
+            cut = end if pad < 0 else data.rfind(b"\n", 0, pad) + 1  # the lines before the padding's
+            if cut:
+                last = data.rfind(b"\n", 0, cut - 1) + 1
+                if cut - last != data.find(b"\n") + 1:
+                    cut = last  # a last line of another width (a body's short last one) goes exact too
+            out = _decode_regular_lines(data, cut) if cut else None
+            if out is not None:
+                return out if cut == end else out + self._feed_exact(data[cut:end])
+        return self._feed_exact(data if end == len(data) else data[:end])
+
+    def close(self) -> bytes:
+        """Decode the rest and the last partial quantum; settle the padding defects."""
+        carry, self._carry = self._carry, b""
+        out = self._feed_exact(carry) if carry else b""
+        if self._pads < 0:
+            rem = len(self._pending)
+            if rem == 1:
+                self._defects.add(INVALID_BASE64_LENGTH)
+            elif rem:
+                self._defects.add(INVALID_BASE64_PADDING)
+                out += _b64decode(self._pending + b"=" * (4 - rem))
+            self._pending = b""
+        elif self._expected >= 0 and self._pads != self._expected:
+            self._defects.add(INVALID_BASE64_PADDING)
+        return out
+
+    def _feed_exact(self, chunk: bytes) -> bytes:
+        """Decode any input; keeps at most three characters back.
+
+        The codec only ever sees alphabet characters, correctly padded: any decoder gives the same bytes.
+        """
         cleaned = chunk.translate(None, _B64_DELETE)
         if len(cleaned) != len(chunk) and not _only_whitespace(chunk, len(chunk) - len(cleaned)):
             self._defects.add(INVALID_BASE64_CHARACTERS)
@@ -149,7 +258,7 @@ class Base64Decoder:
         if pad_at < 0:
             full = len(data) - len(data) % 4
             self._pending = data[full:]
-            return binascii.a2b_base64(memoryview(data)[:full])
+            return _b64decode(memoryview(data)[:full])
         end = len(self._pending) + pad_at
         self._pending = b""
         rem = end % 4
@@ -161,26 +270,11 @@ class Base64Decoder:
         if rem < 2:
             if rem == 1:
                 self._defects.add(INVALID_BASE64_LENGTH)
-            return binascii.a2b_base64(view[:full])
+            return _b64decode(view[:full])
         pad = b"=" * (4 - rem)
-        if data.startswith(pad, end):  # a2b_base64 stops after the padding by itself
-            return binascii.a2b_base64(view[: end + len(pad)])
-        return binascii.a2b_base64(view[:full]) + binascii.a2b_base64(bytes(view[full:end]) + pad)
-
-    def close(self) -> bytes:
-        """Decode the last partial quantum and settle the padding defects."""
-        out = b""
-        if self._pads < 0:
-            rem = len(self._pending)
-            if rem == 1:
-                self._defects.add(INVALID_BASE64_LENGTH)
-            elif rem:
-                self._defects.add(INVALID_BASE64_PADDING)
-                out = binascii.a2b_base64(self._pending + b"=" * (4 - rem))
-            self._pending = b""
-        elif self._expected >= 0 and self._pads != self._expected:
-            self._defects.add(INVALID_BASE64_PADDING)
-        return out
+        if data.startswith(pad, end):
+            return _b64decode(view[: end + len(pad)])
+        return _b64decode(view[:full]) + _b64decode(bytes(view[full:end]) + pad)
 
     def _count_padding(self, cleaned: bytes) -> None:
         if self._after or not cleaned:
@@ -190,67 +284,6 @@ class Base64Decoder:
         if data:
             self._after = True
             self._defects.add(BASE64_DATA_AFTER_PADDING)
-
-
-# ------------------------------------------------------------------------------------------ quoted-printable
-
-# '=' then up to _QP_PAD blanks then a line break is a soft break with transport padding (RFC 2045 §6.7 (3)).
-_QP_PAD = 256
-_QP_IRREGULAR = re.compile(rb"=(?![0-9A-Fa-f]{2}|\r?\n)")  # any '=' that is not a plain escape or soft break
-# The stray '=' that a2b_qp mangles (it keeps "=G" right): "==", "=\r" without LF, '=' + blank, '=' at the
-# end of a part whose next byte is '=' (feed holds back every other open end). In the last part a final
-# '=' is a soft break.
-_QP_MANGLED = re.compile(rb"=(?==|\r(?!\n)|[ \t]|\Z)")
-_QP_MANGLED_END = re.compile(rb"=(?==|\r(?!\n)|[ \t])")
-_QP_STRAY_END = re.compile(rb"=(?![0-9A-Fa-f]{2}|\r?\n|\Z)")
-_QP_PADDED = re.compile(rb"=[ \t]{1,%d}(?=\r?\n)" % _QP_PAD)
-_QP_PADDED_END = re.compile(rb"=[ \t]{1,%d}(?=\r?\n|\Z)" % _QP_PAD)
-_QP_UNDECIDED = re.compile(rb"=(?:[ \t]{0,%d}\r?|[0-9A-Fa-f])" % _QP_PAD)
-
-
-def decode_quoted_printable(data: bytes) -> tuple[bytes, tuple[str, ...]]:
-    """Decode quoted-printable: soft breaks go, hard line endings stay as they are, =XX become bytes.
-
-    A '=' that starts no valid escape is kept literally and reported; a final '=' (a soft break at the end
-    of the data) is dropped. Returns the bytes and the defect names; never raises.
-    """
-    return _one_shot(QuotedPrintableDecoder(), data)
-
-
-class QuotedPrintableDecoder:
-    """Incremental form of :func:`decode_quoted_printable`."""
-
-    def __init__(self) -> None:
-        self._pending = b""  # an escape or soft break that the next chunk may complete
-        self._defects: set[str] = set()
-
-    @property
-    def defects(self) -> tuple[str, ...]:
-        return tuple(sorted(self._defects))
-
-    def feed(self, chunk: bytes) -> bytes:
-        """Decode ``chunk``; an unfinished escape at its end (at most 259 bytes) waits for the next one."""
-        data = self._pending + chunk if self._pending else chunk
-        cut = data.rfind(b"=", max(0, len(data) - _QP_PAD - 3))
-        if cut < 0 or not _QP_UNDECIDED.fullmatch(data, cut):
-            cut = len(data)
-        self._pending = data[cut:]
-        return self._decode(data[:cut] if cut < len(data) else data, final=False)
-
-    def close(self) -> bytes:
-        """Decode what is left; a trailing '=' is a soft break."""
-        data, self._pending = self._pending, b""
-        return self._decode(data, final=True)
-
-    def _decode(self, data: bytes, *, final: bool) -> bytes:
-        # a2b_qp is exact once transport padding is cut from soft breaks and the stray '=' it would mangle
-        # are escaped as "=3D"; every pass runs in C.
-        if _QP_IRREGULAR.search(data) is None:
-            return binascii.a2b_qp(data)
-        data = (_QP_PADDED_END if final else _QP_PADDED).sub(b"=", data)
-        if (_QP_STRAY_END if final else _QP_IRREGULAR).search(data):
-            self._defects.add(INVALID_QP_ESCAPE)
-        return binascii.a2b_qp((_QP_MANGLED_END if final else _QP_MANGLED).sub(b"=3D", data))
 
 
 class IdentityDecoder:
@@ -280,174 +313,72 @@ def decoder_for(cte: str | None) -> TransferDecoder:
 # --------------------------------------------------------------------------------------------- encoders
 
 
-def _check_eol(eol: bytes) -> None:
-    if eol not in _EOLS:
-        raise UsageError(f"the line ending must be CRLF or LF, not {eol!r}")
-
-
 def encode_base64(data: bytes, *, line_length: int = 76, eol: bytes = b"\r\n") -> bytes:
     """Encode ``data`` as base64 lines of ``line_length`` characters, each ended by ``eol``.
 
     Empty input gives b"". Raises UsageError for a line length below 4 or an eol other than CRLF/LF.
     """
-    encoder = Base64Encoder(line_length=line_length, eol=eol)
-    return encoder.feed(data) + encoder.close()
+    return _encode_lines(data, line_length, eol, _line_group(line_length, eol))
+
+
+def _line_group(line_length: int, eol: bytes) -> int:
+    """Check the encoder options; return the input size of the fewest whole lines that end on a quantum."""
+    _check_eol(eol)
+    if line_length < 4:
+        raise UsageError(f"a base64 line must hold at least 4 characters, not {line_length}")
+    return 4 // math.gcd(line_length, 4) * line_length * 3 // 4
+
+
+def _encode_lines(data: bytes | memoryview, size: int, eol: bytes, group: int) -> bytes:
+    """Base64 of ``data`` in lines of ``size`` characters, each ended by ``eol``; the last may be shorter."""
+    if not data:
+        return b""
+    if not _PYBASE64 or size % 4:
+        enc = _b64encode(data)
+        lines = [enc[i : i + size] for i in range(0, len(enc), size)]
+        lines.append(b"")  # for the final eol, without copying the whole output once more
+        return eol.join(lines)
+    if eol == b"\n":
+        return _wrap_lf(data, size)
+    if len(data) <= _B64_BLOCK:
+        return _wrap_lf(data, size).replace(b"\n", eol)
+    # Large input in blocks of whole lines: the LF-wrapped text of each block stays in the cache.
+    step = max(group, _B64_BLOCK - _B64_BLOCK % group)
+    view = memoryview(data)
+    return b"".join(
+        [_wrap_lf(view[i : i + step], size).replace(b"\n", eol) for i in range(0, len(view), step)]
+    )
+
+
+def _wrap_lf(data: bytes | memoryview, size: int) -> bytes:
+    """pybase64 wraps lines in C: ``size`` (a multiple of 4) characters and an LF each."""
+    return pybase64.encodebytes(data) if size == 76 else pybase64.b64encode(data, wrapcol=size) + b"\n"
 
 
 class Base64Encoder:
     """Incremental form of :func:`encode_base64`."""
 
     def __init__(self, *, line_length: int = 76, eol: bytes = b"\r\n") -> None:
-        _check_eol(eol)
-        if line_length < 4:
-            raise UsageError(f"a base64 line must hold at least 4 characters, not {line_length}")
+        self._group = _line_group(line_length, eol)
         self._length = line_length
         self._eol = eol
-        self._raw = b""  # input bytes short of a 3-byte group
-        self._line = b""  # encoded characters short of a full line
+        self._raw = b""  # input short of a line group (57 bytes for 76-character lines)
 
     def feed(self, chunk: bytes) -> bytes:
         """Return the complete lines that ``chunk`` finishes."""
         data = self._raw + chunk if self._raw else chunk
-        full = len(data) - len(data) % 3
+        full = len(data) - len(data) % self._group
         self._raw = data[full:]
-        return self._lines(self._line + binascii.b2a_base64(data[:full], newline=False), final=False)
+        if not full:
+            return b""
+        return _encode_lines(
+            data if full == len(data) else memoryview(data)[:full], self._length, self._eol, self._group
+        )
 
     def close(self) -> bytes:
         """Return the last, possibly short, line."""
         raw, self._raw = self._raw, b""
-        return self._lines(self._line + binascii.b2a_base64(raw, newline=False), final=True)
-
-    def _lines(self, enc: bytes, *, final: bool) -> bytes:
-        size = self._length
-        end = len(enc) if final else len(enc) - len(enc) % size
-        self._line = enc[end:]
-        if not end:
-            return b""
-        return self._eol.join([enc[i : i + size] for i in range(0, end, size)]) + self._eol
-
-
-# Literal in quoted-printable: TAB, SPACE and printable ASCII except '=' (RFC 2045 §6.7 (2), (3)).
-_QP_LITERAL = b"\t" + bytes(b for b in range(32, 127) if b != 61)
-_QP_HOLD = 8192  # quote an unfinished line once this much of it is buffered
-_QP_MAX = 76
-
-
-def _qp_quote(raw: bytes, *, line_end: bool) -> bytes:
-    """Quote bytes as one run of quoted-printable text, CR and LF included; no line breaks are added.
-
-    ``line_end``: ``raw`` ends a line, so trailing white space is quoted too.
-    """
-    if not raw.translate(None, _QP_LITERAL) and not (line_end and raw.endswith((b" ", b"\t"))):
-        return raw
-    # b2a_qp escapes in C; its soft breaks, its '.' rule and its blank at the very end are undone so that
-    # the result does not depend on where the input was cut.
-    quoted = binascii.b2a_qp(raw, istext=False).replace(b"=\r\n", b"").replace(b"=\n", b"")
-    quoted = quoted.replace(b"=2E", b".")
-    if not line_end and quoted.endswith((b"=20", b"=09")):
-        quoted = quoted[:-3] + (b" " if quoted.endswith(b"=20") else b"\t")
-    return quoted
-
-
-def _qp_quote_lines(block: bytes) -> list[bytes]:
-    """Quote complete text lines (``block`` ends with LF); a CR not right before LF is quoted."""
-    block = block.replace(b"\r\n", b"\n")[:-1]
-    if not block.translate(None, _QP_LITERAL + b"\n") and not (
-        b" \n" in block or b"\t\n" in block or block.endswith((b" ", b"\t"))
-    ):
-        return block.split(b"\n")
-    quoted = _qp_quote(block, line_end=True)
-    # Every "=0A" is an LF of the input: no escape ends in '=' or starts with "0A".
-    return quoted.replace(b" =0A", b"=20=0A").replace(b"\t=0A", b"=09=0A").split(b"=0A")
-
-
-def encode_quoted_printable(data: bytes, *, eol: bytes = b"\r\n", text: bool = True) -> bytes:
-    """Encode ``data`` as quoted-printable (RFC 2045 §6.7) with lines of at most 76 characters.
-
-    Text mode turns CRLF and LF into ``eol`` hard breaks (a bare CR is quoted); binary mode quotes CR and LF.
-    '=', non-printables and white space before a line end are quoted, and so are a leading "From " (as
-    "=46rom ") and a line that is a lone "." so the result survives mbox files and SMTP. Raises UsageError
-    for an eol other than CRLF/LF.
-    """
-    encoder = QuotedPrintableEncoder(eol=eol, text=text)
-    return encoder.feed(data) + encoder.close()
-
-
-class QuotedPrintableEncoder:
-    """Incremental form of :func:`encode_quoted_printable`."""
-
-    def __init__(self, *, eol: bytes = b"\r\n", text: bool = True) -> None:
-        _check_eol(eol)
-        self._eol = eol
-        self._text = text
-        self._raw = b""  # unquoted input of the current line
-        self._enc = b""  # quoted, not yet emitted characters of the current line (from an output line start)
-
-    def feed(self, chunk: bytes) -> bytes:
-        """Return the output lines that ``chunk`` settles."""
-        out: list[bytes] = []
-        data = self._raw + chunk if self._raw else chunk
-        end = data.rfind(b"\n") + 1 if self._text else 0
-        if end:
-            lines = _qp_quote_lines(data[:end])
-            lines[0] = self._enc + lines[0]
-            self._enc = b""
-            out.append(
-                self._eol.join(
-                    [
-                        self._wrap(line, final=True)
-                        if len(line) > _QP_MAX or line.startswith(b"From ") or line == b"."
-                        else line
-                        for line in lines
-                    ]
-                )
-            )
-            out.append(self._eol)
-            data = data[end:]
-        self._raw = data
-        if len(data) > _QP_HOLD:
-            # Keep back the last byte (it may be trailing white space) and, in text mode, a CR with the byte
-            # before it (CRLF may follow); everything before is quoted the same whatever comes next.
-            keep = 2 if self._text and data.endswith(b"\r") else 1
-            self._raw = data[-keep:]
-            self._enc = self._wrap(self._enc + _qp_quote(data[:-keep], line_end=False), final=False, out=out)
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        """Return the rest; the data's last line gets no line ending."""
-        enc = self._enc + _qp_quote(self._raw, line_end=True)
-        self._raw = self._enc = b""
-        return self._wrap(enc, final=True)
-
-    def _wrap(self, enc: bytes, *, final: bool, out: list[bytes] | None = None) -> bytes:
-        """Split quoted text into soft-broken lines.
-
-        With ``final`` returns them all (the last without a line ending); otherwise appends the settled
-        lines to ``out`` and returns the quoted rest, which the next call continues.
-        """
-        pieces: list[bytes] = [] if out is None else out
-        soft = b"=" + self._eol
-        pos, size = 0, len(enc)
-        while final or size - pos > _QP_MAX + 5:  # 5: room to see a "From " at the next line's start
-            prefix = b""
-            if enc.startswith(b"From ", pos):
-                prefix, pos = b"=46", pos + 1
-            room = _QP_MAX - len(prefix)
-            if size - pos <= room:
-                last = enc[pos:]
-                pieces.append(prefix + (b"=2E" if last == b"." and not prefix else last))
-                pos = size
-                break
-            cut = pos + room - 1
-            if enc[cut - 1] == 61:  # never split an =XX escape
-                cut -= 1
-            elif enc[cut - 2] == 61:
-                cut -= 2
-            pieces.append(prefix + enc[pos:cut] + soft)
-            pos = cut
-        if out is None:
-            return b"".join(pieces)
-        return enc[pos:]
+        return _encode_lines(raw, self._length, self._eol, self._group)
 
 
 # --------------------------------------------------------------------------------------------- choice

@@ -208,9 +208,17 @@ def test_every_decryption_failure_reads_the_same(pki, cipher, kind) -> None:
         assert name
     wrong = pki["rsa-other"] if kind == "rsa2048" else None
     if wrong is not None:
-        with pytest.raises(DecryptionError) as info:
-            decrypt(msg, key=wrong.key)
-        messages.add(str(info.value))
+        if cipher.aead:
+            with pytest.raises(DecryptionError) as info:
+                decrypt(msg, key=wrong.key)
+            messages.add(str(info.value))
+        else:
+            # RFC 3218: a wrong key goes on with a random content key, and unauthenticated CBC then fails
+            # its padding check 255 times in 256; the other time it yields garbage, never the content
+            try:
+                assert decrypt(msg, key=wrong.key).read_bytes() != content
+            except DecryptionError as exc:
+                messages.add(str(exc))
     assert messages == {DecryptionError.MESSAGE}
 
 

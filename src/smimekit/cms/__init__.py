@@ -22,7 +22,7 @@ from smimekit.cms.recipients import (
     RecipientType,
     certificate_recipient,
 )
-from smimekit.cms.signed import Signer, SignerIdentifierType, sign
+from smimekit.cms.signed import Signer, SignerIdentifierType, sign, sign_to
 from smimekit.cms.verify import SignedDataReport, SignedDataVerifier, SignerReport, verify
 
 __all__ = [
@@ -55,5 +55,6 @@ __all__ = [
     "encrypt",
     "encrypt_to",
     "sign",
+    "sign_to",
     "verify",
 ]

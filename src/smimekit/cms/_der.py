@@ -1,9 +1,10 @@
-"""DER writing and streaming BER reading for the encryption layer.
+"""DER writing, streaming BER reading and private spooling for the CMS layer.
 
-The writers build DER from already encoded parts (typed, no asn1crypto). The reader walks BER — definite
-and indefinite lengths, constructed OCTET STRINGs — over a seekable stream without loading the content,
-so that a large encrypted or compressed payload can be streamed in chunks. Every problem with the input
-raises CmsFormatError.
+The writers build DER (or BER with indefinite lengths, for content streamed in chunks) from already encoded
+parts (typed, no asn1crypto). The reader walks BER — definite and indefinite lengths, constructed OCTET
+STRINGs — over a seekable stream without loading the content, so that a large signed, encrypted or
+compressed payload can be streamed in chunks. Every problem with the input raises CmsFormatError.
+:class:`Spool` keeps content that may be large in memory up to a limit, then in a private temporary file.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def header(tag: int, n: int | None) -> bytes:
 def element_size(n: int) -> int:
     """Size of a single-byte-tag element whose content is ``n`` octets."""
     return 1 + len(length(n)) + n
+
+
+EOC = b"\x00\x00"  # the end-of-contents octets that close an element of indefinite length
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -201,6 +205,12 @@ class BerReader:
             self._s.seek(pos)
         return None if h.is_(UNIVERSAL, 0) else h
 
+    def next_in(self, parent: Header) -> Header | None:
+        """The next header inside the constructed element ``parent`` without consuming it; None at its end."""
+        if parent.length is not None and self.tell() >= parent.content_offset + parent.length:
+            return None
+        return self.peek()
+
     def end(self, h: Header) -> None:
         """Check that the constructed element ``h`` ends here (end-of-contents for indefinite lengths)."""
         if h.length is None:
@@ -263,3 +273,48 @@ class BerReader:
             if not child.is_(UNIVERSAL, OCTET_STRING):
                 raise CmsFormatError(f"a constructed string holds a non-string at byte {child.offset}")
             yield from self.string_chunks(child, depth + 1)
+
+
+# ----------------------------------------------------------------------------------------------- spooling
+
+
+class Spool:
+    """Collects content in memory up to ``limit`` bytes, then in a private temporary file.
+
+    The file is created with mode 0600 and unlinked at once (``tempfile.TemporaryFile``), so nothing else
+    can open it, and it disappears when closed. Nothing is handed out before :meth:`result`.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._buf = bytearray()
+        self._file: BinaryIO | None = None
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.size += len(data)
+        if self._file is not None:
+            self._file.write(data)
+            return
+        self._buf += data
+        if len(self._buf) > self._limit:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115  (mode 0600, unlinked; handed to the caller)
+            self._file.write(self._buf)
+            self._buf = bytearray()
+
+    def result(self) -> bytes | BinaryIO:
+        """The content: bytes, or the temporary file positioned at its start."""
+        if self._file is None:
+            return bytes(self._buf)
+        self._file.flush()
+        self._file.seek(0)
+        return self._file
+
+    def discard(self) -> None:
+        """Drop what was collected (after a failure: nothing of it may be released)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._buf = bytearray()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -20,7 +19,7 @@ from cryptography import x509
 
 from smimekit.cms import _der
 from smimekit.cms._asn1 import PARSE_ERRORS
-from smimekit.cms._der import CONTEXT, SEQUENCE, UNIVERSAL, BerReader, Header
+from smimekit.cms._der import CONTEXT, SEQUENCE, UNIVERSAL, BerReader
 from smimekit.cms._recover import RecoveredKey, Secret, recover_cek
 from smimekit.cms.algorithms import DEFAULT_CONTENT_CIPHER, ContentCipher
 from smimekit.cms.content_cipher import (
@@ -222,13 +221,6 @@ class _Envelope:
     mac: bytes | None
 
 
-def _more(r: BerReader, parent: Header) -> Header | None:
-    """The next header inside ``parent``, or None at its end."""
-    if parent.length is not None and r.tell() >= parent.content_offset + parent.length:
-        return None
-    return r.peek()
-
-
 def _oid_value(der: bytes) -> str:
     return str(core.ObjectIdentifier.load(der, strict=True).dotted)
 
@@ -242,7 +234,7 @@ def _parse(r: BerReader) -> _Envelope:
     wrapper = r.expect(CONTEXT, 0, "the [0] content of the ContentInfo", constructed=True)
     ed = r.expect(UNIVERSAL, SEQUENCE, "an EnvelopedData", constructed=True)
     core.Integer.load(r.element(limit=64), strict=True)
-    nxt = _more(r, ed)
+    nxt = r.next_in(ed)
     if nxt is not None and nxt.is_(CONTEXT, 0):
         r.element()  # originatorInfo: certificates and CRLs of the originator, not needed to decrypt
     infos = r.element()
@@ -251,21 +243,21 @@ def _parse(r: BerReader) -> _Envelope:
     eci = r.expect(UNIVERSAL, SEQUENCE, "an EncryptedContentInfo", constructed=True)
     content_type = _oid_value(r.element(limit=256))
     algorithm = r.element(limit=4096)
-    nxt = _more(r, eci)
+    nxt = r.next_in(eci)
     if nxt is None or not nxt.is_(CONTEXT, 0):
         raise CmsFormatError("the message carries no encrypted content (detached content is not supported)")
     content = r.header()
     r.skip_content(content)
     r.end(eci)
     auth_attrs = mac = None
-    nxt = _more(r, ed)
+    nxt = r.next_in(ed)
     if nxt is not None and nxt.is_(CONTEXT, 1):
         raw = r.element()
         if auth:
             auth_attrs = raw
     if auth:
         mac = bytes(core.OctetString.load(r.element(limit=1024), strict=True).native)
-        nxt = _more(r, ed)
+        nxt = r.next_in(ed)
         if nxt is not None and nxt.is_(CONTEXT, 2):
             r.element()  # unauthAttrs
     r.end(ed)
@@ -283,41 +275,6 @@ def _aad(auth_attrs: bytes | None) -> bytes:
     if auth_attrs[1:2] == b"\x80":
         raise CmsFormatError("authenticated attributes must be DER encoded")
     return b"\x31" + auth_attrs[1:]
-
-
-class _Spool:
-    """Collects plaintext in memory up to ``limit`` bytes, then in a private unlinked temporary file."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._buf = bytearray()
-        self._file: BinaryIO | None = None
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        if not data:
-            return
-        self.size += len(data)
-        if self._file is not None:
-            self._file.write(data)
-            return
-        self._buf += data
-        if len(self._buf) > self._limit:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115  (mode 0600, unlinked; handed to the caller)
-            self._file.write(self._buf)
-            self._buf = bytearray()
-
-    def result(self) -> bytes | BinaryIO:
-        if self._file is None:
-            return bytes(self._buf)
-        self._file.flush()
-        self._file.seek(0)
-        return self._file
-
-    def discard(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._buf = bytearray()
 
 
 def decrypt(
@@ -342,7 +299,16 @@ def decrypt(
     """
     secret = _secret(key, certificate, password, kek, kek_id)
     stream = _der.seekable(data)
-    r = BerReader(stream)
+    try:
+        return _decrypt(
+            BerReader(stream), secret, legacy_ciphers=legacy_ciphers, in_memory_limit=in_memory_limit
+        )
+    finally:
+        if stream is not data:
+            stream.close()  # the private copy of a stream that cannot seek (or of the bytes given)
+
+
+def _decrypt(r: BerReader, secret: Secret, *, legacy_ciphers: bool, in_memory_limit: int) -> DecryptResult:
     try:
         env = _parse(r)
         params = parse_algorithm(env.algorithm, legacy_ciphers=legacy_ciphers)
@@ -355,7 +321,7 @@ def decrypt(
     if env.auth and (env.mac is None or len(env.mac) != params.tag_size):
         raise DecryptionError()
     decryptor = new_decryptor(params, recovered.cek, aad=aad)
-    spool = _Spool(in_memory_limit)
+    spool = _der.Spool(in_memory_limit)
     try:
         r.seek(env.content_offset)
         for chunk in r.string_chunks(r.header()):

@@ -1,12 +1,14 @@
 """CMS SignedData creation (RFC 5652 §5) with the S/MIME signed attributes of RFC 8551, 5035 and 6211.
 
-Pure: no I/O except reading the content stream handed in, no clock (the signing time is a parameter).
+Pure: no I/O except reading the content stream handed in and writing to the stream given to
+:func:`sign_to`, no clock (the signing time is a parameter). Content is read in 1 MiB chunks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -15,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from smimekit.cms import _asn1
+from smimekit.cms import _asn1, _der
 from smimekit.cms.algorithms import (
     MIN_RSA_SIGNING_BITS,
     DigestAlgorithm,
@@ -131,10 +133,49 @@ def sign(
     Every signer gets the signed attributes contentType, messageDigest, CMSAlgorithmProtection,
     signingCertificateV2 and, when given, signingTime, SMIMECapabilities and SMIMEEncryptionKeyPreference.
     With ``detached=True`` a stream is digested in chunks and never held in memory; an encapsulated
-    stream is read whole (it becomes part of the returned bytes). ``content_type`` is the eContentType OID.
+    stream is read whole (it becomes part of the returned bytes; :func:`sign_to` streams it instead).
+    ``content_type`` is the eContentType OID.
 
     Raises UsageError for no signers or a naive ``signing_time``, UnsupportedAlgorithmError for
     algorithms outside the allow-list.
+    """
+    if not detached and not isinstance(content, bytes | bytearray | memoryview):
+        content = _read_all(content)
+    out = io.BytesIO()
+    sign_to(
+        out,
+        content,
+        signers,
+        detached=detached,
+        content_type=content_type,
+        certificates=certificates,
+        crls=crls,
+        include_signer_certificates=include_signer_certificates,
+        signing_time=signing_time,
+        capabilities=capabilities,
+    )
+    return out.getvalue()
+
+
+def sign_to(
+    out: BinaryIO,
+    content: bytes | BinaryIO,
+    signers: Sequence[Signer],
+    *,
+    detached: bool,
+    content_type: str = OID_DATA,
+    certificates: Sequence[x509.Certificate] = (),
+    crls: Sequence[x509.CertificateRevocationList] = (),
+    include_signer_certificates: bool = True,
+    signing_time: dt.datetime | None = None,
+    capabilities: Sequence[SmimeCapability] = DEFAULT_SMIME_CAPABILITIES,
+) -> int:
+    """Like :func:`sign` but writes the ContentInfo to ``out``; returns the number of bytes written.
+
+    The content is read once, in 1 MiB chunks. Detached, or encapsulated from bytes, the output is DER.
+    An encapsulated stream is written as it is read and digested — exactly the bytes written are the bytes
+    digested — as BER with indefinite lengths, its eContent a constructed OCTET STRING of 1 MiB pieces (as
+    ``openssl cms -stream`` writes), so that memory does not grow with the content. Raises as :func:`sign`.
     """
     if not signers:
         raise UsageError("sign() needs at least one signer")
@@ -144,20 +185,69 @@ def sign(
         if not isinstance(signer, Signer):
             raise UsageError("signers must be Signer instances")
     algorithms = [s.signature_algorithm for s in signers]
+    uses_ski = any(s.identifier is SignerIdentifierType.SUBJECT_KEY_IDENTIFIER for s in signers)
+    version = 3 if uses_ski or content_type != OID_DATA else 1
+    head = _der.integer(version) + _asn1.set_of_der([d.identifier_der() for d in _unique_digests(algorithms)])
+    encap_oid = _der.oid(content_type)
+    info_oid = _der.oid(OID_SIGNED_DATA)
 
-    econtent: bytes | None = None
-    if detached:
+    def tail(digests: dict[DigestAlgorithm, bytes]) -> bytes:
+        signer_infos = [
+            _signer_info(s, a, digests[a.digest], content_type, signing_time, capabilities)
+            for s, a in zip(signers, algorithms, strict=True)
+        ]
+        cert_ders = _certificates(signers, certificates, include_signer_certificates)
+        der = b""
+        if cert_ders:
+            der += _asn1.set_of_der(cert_ders, tag=0xA0)
+        if crls:
+            der += _asn1.set_of_der([c.public_bytes(serialization.Encoding.DER) for c in crls], tag=0xA1)
+        return der + _asn1.set_of_der(signer_infos)
+
+    if detached or isinstance(content, bytes | bytearray | memoryview):
+        # SignedData is assembled by hand: asn1crypto would re-interpret (and re-type) the eContent of a
+        # non-data type, and its version-dependent specs get in the way of building.
         digests = digest_content(content, (a.digest for a in algorithms))
-    else:
-        econtent = content if isinstance(content, bytes) else _read_all(content)
-        digests = digest_content(econtent, (a.digest for a in algorithms))
+        if isinstance(content, bytes | bytearray | memoryview) and not detached:
+            encap = _der.seq(encap_oid, _der.explicit(0, _der.octets(bytes(content))))
+        else:
+            encap = _der.seq(encap_oid)
+        data = _der.seq(info_oid, _der.explicit(0, _der.seq(head, encap, tail(digests))))
+        out.write(data)
+        return len(data)
 
-    signer_infos = [
-        _signer_info(s, a, digests[a.digest], content_type, signing_time, capabilities)
-        for s, a in zip(signers, algorithms, strict=True)
-    ]
+    prefix = b"".join(
+        [
+            _der.header(0x30, None),  # ContentInfo
+            info_oid,
+            _der.header(0xA0, None),  # [0] EXPLICIT
+            _der.header(0x30, None),  # SignedData
+            head,
+            _der.header(0x30, None),  # EncapsulatedContentInfo
+            encap_oid,
+            _der.header(0xA0, None),  # [0] EXPLICIT eContent
+            _der.header(0x24, None),  # OCTET STRING, constructed
+        ]
+    )
+    out.write(prefix)
+    written = len(prefix)
+    contexts = {d: hashes.Hash(d.hash()) for d in set(a.digest for a in algorithms)}
+    while chunk := content.read(CHUNK_SIZE):
+        for ctx in contexts.values():
+            ctx.update(chunk)
+        piece = _der.header(0x04, len(chunk))
+        out.write(piece)
+        out.write(chunk)
+        written += len(piece) + len(chunk)
+    rest = _der.EOC * 3 + tail({d: ctx.finalize() for d, ctx in contexts.items()}) + _der.EOC * 3
+    out.write(rest)
+    return written + len(rest)
 
-    cert_ders = _unique(
+
+def _certificates(
+    signers: Sequence[Signer], certificates: Sequence[x509.Certificate], include_signer_certificates: bool
+) -> list[bytes]:
+    return _unique(
         [
             *(
                 c.public_bytes(serialization.Encoding.DER)
@@ -172,35 +262,6 @@ def sign(
             *(c.public_bytes(serialization.Encoding.DER) for c in certificates),
         ]
     )
-    uses_ski = any(s.identifier is SignerIdentifierType.SUBJECT_KEY_IDENTIFIER for s in signers)
-    version = 3 if uses_ski or content_type != OID_DATA else 1
-
-    # SignedData is assembled by hand: asn1crypto would re-interpret (and re-type) the eContent of a
-    # non-data type, and its version-dependent specs get in the way of building. The content is copied
-    # once, into the joined result.
-    head = _asn1.dump(_asn1.core.Integer(version))
-    head += _asn1.set_of_der([d.identifier_der() for d in _unique_digests(algorithms)])
-    encap_oid = _asn1.dump(_asn1.core.ObjectIdentifier(content_type))
-    if econtent is None:
-        encap_parts = [encap_oid]
-    else:
-        octets_head = _asn1.header(0x04, len(econtent))
-        explicit_head = _asn1.header(0xA0, len(octets_head) + len(econtent))
-        encap_parts = [encap_oid, explicit_head, octets_head, econtent]
-    encap_len = sum(map(len, encap_parts))
-    tail = b""
-    if cert_ders:
-        tail += _asn1.set_of_der(cert_ders, tag=0xA0)
-    if crls:
-        tail += _asn1.set_of_der([c.public_bytes(serialization.Encoding.DER) for c in crls], tag=0xA1)
-    tail += _asn1.set_of_der(signer_infos)
-    body_parts = [head, _asn1.header(0x30, encap_len), *encap_parts, tail]
-    body_len = sum(map(len, body_parts))
-    sd_head = _asn1.header(0x30, body_len)
-    info_oid = _asn1.dump(_asn1.core.ObjectIdentifier(OID_SIGNED_DATA))
-    explicit = _asn1.header(0xA0, len(sd_head) + body_len)
-    info_len = len(info_oid) + len(explicit) + len(sd_head) + body_len
-    return b"".join([_asn1.header(0x30, info_len), info_oid, explicit, sd_head, *body_parts])
 
 
 def _signer_info(

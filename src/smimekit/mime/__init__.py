@@ -22,7 +22,7 @@ from .build import (
     mime_charset,
     render,
 )
-from .canonical import canonicalize, is_canonical, to_canonical
+from .canonical import canonicalize, is_canonical, iter_canonical, iter_canonical_content, to_canonical
 from .entity import Entity, Message
 from .headers import Header, HeaderList
 from .parser import MimeParser
@@ -56,6 +56,8 @@ __all__ = [
     "compose",
     "from_email_message",
     "is_canonical",
+    "iter_canonical",
+    "iter_canonical_content",
     "mime_charset",
     "parse",
     "parse_file",

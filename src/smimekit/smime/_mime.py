@@ -5,15 +5,19 @@ Internal to smimekit.smime. Nothing here does cryptography.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import io
+import itertools
 import secrets
+import tempfile
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from smimekit import mime
 from smimekit.errors import SmimeFormatError
 from smimekit.mime import Entity, Message
+from smimekit.mime.canonical import iter_canonical_content
 from smimekit.mime.params import format_params
 from smimekit.mime.rfc2047 import fold_header
 from smimekit.mime.transfer import Base64Encoder
@@ -21,8 +25,10 @@ from smimekit.mime.transfer import Base64Encoder
 CRLF = b"\r\n"
 PKCS7_MIME = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
 PKCS7_SIGNATURE = frozenset({"application/pkcs7-signature", "application/x-pkcs7-signature"})
-#: Decoded CMS data up to this size is handled in memory; larger goes through a stream.
+#: Decoded CMS data, canonical content and new messages up to this size are handled in memory; larger
+#: ones go through streams and private temporary files.
 IN_MEMORY = 8 << 20
+CHUNK = 1 << 20
 
 OID_SIGNED = "1.2.840.113549.1.7.2"
 OID_ENVELOPED = "1.2.840.113549.1.7.3"
@@ -122,12 +128,35 @@ def content_info_oid(head: bytes) -> str | None:
     return ".".join(str(a) for a in (first_arc, arcs[0] - 40 * first_arc, *arcs[1:]))
 
 
+def is_large(entity: Entity) -> bool:
+    """True when ``entity`` is too large to be handled in memory: its copies go to temporary files."""
+    start, end = entity.span
+    return end - start > IN_MEMORY
+
+
 def cms_data(entity: Entity) -> bytes | BinaryIO:
     """The decoded CMS bytes of a pkcs7 body: bytes when small, else a stream (memory stays flat)."""
     start, end = entity.body_span
     if end - start <= IN_MEMORY * 4 // 3 + 4096:
         return entity.decoded()
     return entity.decoded_stream()
+
+
+def content_limit(entity: Entity) -> int:
+    """How much of the content inside the pkcs7 body of ``entity`` may be held in memory: all of a small
+    one; nothing of a large one, which goes to a private temporary file at once."""
+    return 0 if is_large(entity) else IN_MEMORY
+
+
+@contextlib.contextmanager
+def cms_stream(entity: Entity) -> Iterator[bytes | BinaryIO]:
+    """:func:`cms_data` as a context: a stream is closed at its end."""
+    data = cms_data(entity)
+    try:
+        yield data
+    finally:
+        if not isinstance(data, bytes):
+            data.close()
 
 
 # --------------------------------------------------------------------------------------------- paths
@@ -189,11 +218,29 @@ def content_entity(message: Entity) -> bytes:
 
     Raises MimeBuildError when the content has no canonical form.
     """
-    fields = [crlf(h.raw) for h in message.headers if h.lname.startswith("content-")]
-    if not any(f[:13].lower() == b"content-type:" for f in fields):
-        fields.insert(0, b"Content-Type: text/plain; charset=us-ascii\r\n")
-    entity = mime.parse(b"".join(fields) + CRLF + message.raw_body())
-    return mime.canonicalize(entity)
+    return b"".join(iter_canonical_content(message))
+
+
+def content_pieces(message: Entity) -> Iterator[bytes]:
+    """:func:`content_entity` in pieces of about 1 MiB, read from the message's source as they are asked
+    for. Raises MimeBuildError (at the call) when the content has no canonical form."""
+    return iter_canonical_content(message)
+
+
+def content_input(message: Entity) -> bytes | BinaryIO:
+    """The canonical body entity as the CMS layer takes it: bytes when it is small (so that the CMS output
+    is DER), else a stream that produces it as it is read (the CMS output is then streamed BER)."""
+    pieces = content_pieces(message)
+    if is_large(message):
+        return reader(pieces)
+    head: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        head.append(piece)
+        size += len(piece)
+        if size > IN_MEMORY:
+            return reader(itertools.chain(head, pieces))
+    return b"".join(head)
 
 
 def new_boundary(*contents: bytes) -> str:
@@ -232,6 +279,15 @@ def wrap(outer: list[bytes], fields: list[bytes], body: bytes) -> Message:
     return mime.parse(b"".join(head + fields) + CRLF + body)
 
 
+def pkcs7_head(message: Entity, kind: CmsKind, filename: str = "smime.p7m") -> bytes:
+    """The header block of a new ``application/pkcs7-mime`` message over ``message``: its outer fields,
+    ``MIME-Version`` unless there, the pkcs7 fields and the blank line; the base64 body follows."""
+    head = outer_fields(message)
+    if not any(f[:13].lower() == b"mime-version:" for f in head):
+        head.append(b"MIME-Version: 1.0\r\n")
+    return b"".join([*head, *pkcs7_fields("application/pkcs7-mime", kind.value, filename), CRLF])
+
+
 def wrap_pkcs7(message: Entity, kind: CmsKind, der: bytes, filename: str = "smime.p7m") -> Message:
     """``message``'s outer fields over an ``application/pkcs7-mime`` body holding ``der``."""
     fields = pkcs7_fields("application/pkcs7-mime", kind.value, filename)
@@ -239,6 +295,112 @@ def wrap_pkcs7(message: Entity, kind: CmsKind, der: bytes, filename: str = "smim
 
 
 # --------------------------------------------------------------------------------------------- streams
+
+
+def reader(pieces: Iterable[bytes]) -> BinaryIO:
+    """A readable binary stream over byte pieces; reads return up to 1 MiB at a time."""
+    return io.BufferedReader(ChainReader(pieces), buffer_size=CHUNK)
+
+
+class Base64Writer:
+    """A write-only stream that writes what it is given to ``out`` as base64 lines of 76 characters and
+    CRLF; :meth:`close` writes the last line. Holds at most one line between writes. ``head`` (the header
+    block of the entity) is written before the first line, so that nothing reaches ``out`` when the
+    producer fails before it writes."""
+
+    def __init__(self, out: Writable, *, head: bytes = b"") -> None:
+        self._out = out
+        self._head = head
+        self._encoder = Base64Encoder(line_length=76, eol=CRLF)
+
+    def write(self, data: bytes) -> int:
+        if encoded := self._encoder.feed(data):
+            self._emit(encoded)
+        return len(data)
+
+    def close(self) -> None:
+        self._emit(self._encoder.close())
+
+    def _emit(self, data: bytes) -> None:
+        if self._head:
+            self._out.write(self._head)
+            self._head = b""
+        self._out.write(data)
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+class OutputSpool:
+    """A new message being written: in memory up to 8 MiB, then in a private temporary file (mode 0600,
+    unlinked at once); :meth:`message` parses it (a large one keeps its bodies in that file). With
+    ``large`` (the message it is made from is large) it goes to the file from the start."""
+
+    def __init__(self, *, large: bool = False) -> None:
+        self._buf = bytearray()
+        self._file: BinaryIO | None = tempfile.TemporaryFile() if large else None  # noqa: SIM115
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self._file is not None:
+            self._file.write(data)
+        else:
+            self._buf += data
+            if len(self._buf) > IN_MEMORY:
+                self._file = tempfile.TemporaryFile()  # noqa: SIM115  (closed in message()/discard())
+                self._file.write(self._buf)
+                self._buf = bytearray()
+        return len(data)
+
+    def message(self) -> Message:
+        """The message written, parsed; close it (or use ``with``) to release the temporary file."""
+        if self._file is None:
+            return mime.parse(bytes(self._buf))
+        try:
+            self._file.seek(0)
+            return mime.parse(self._file)  # holds its own descriptor of the (unlinked) file
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._buf = bytearray()
+
+
+class NullSource(mime.Source):
+    """The source of a parse that only checks structure (spans): it holds no bytes and refuses reads."""
+
+    @property
+    def size(self) -> int:
+        return 0
+
+    def read(self, start: int, end: int) -> bytes:
+        raise AssertionError("a structure-only parse has no bytes to read")
+
+
+class CheckedWriter:
+    """Writes to ``out`` and feeds a structure-only parser, so that what was written can be checked
+    (spans, types) without keeping or re-reading it. ``pos`` is the number of bytes written so far."""
+
+    def __init__(self, out: Writable, *, check: bool) -> None:
+        self._out = out
+        self._parser = mime.MimeParser(NullSource()) if check else None
+        self.pos = 0
+
+    def write(self, data: bytes) -> int:
+        self._out.write(data)
+        if self._parser is not None:
+            self._parser.feed(data)
+        self.pos += len(data)
+        return len(data)
+
+    def parsed(self) -> Message | None:
+        """The structure of what was written (None without ``check``)."""
+        return None if self._parser is None else self._parser.close()
 
 
 class ChainReader(io.RawIOBase):
@@ -263,9 +425,19 @@ class ChainReader(io.RawIOBase):
         return n
 
 
-def parse_pieces(pieces: Iterable[bytes]) -> Message:
-    """Parse a message given in pieces; large ones are spooled to a private temporary file."""
-    return mime.parse(io.BufferedReader(ChainReader(pieces), buffer_size=1 << 20))
+def parse_pieces(pieces: Iterable[bytes], *, large: bool = False) -> Message:
+    """Parse a message given in pieces; large ones are spooled to a private temporary file (with ``large``,
+    from the first piece on)."""
+    if not large:
+        return mime.parse(reader(pieces))
+    spool = OutputSpool(large=True)
+    try:
+        for piece in pieces:
+            spool.write(piece)
+        return spool.message()
+    except BaseException:
+        spool.discard()
+        raise
 
 
 def header_merge(outer: Entity, inner: Entity) -> tuple[list[bytes], list[str]]:

@@ -7,8 +7,9 @@ are put back on it (RFC 8551 §3.1), and a disagreement on From or Subject is no
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from cryptography import x509
 
@@ -29,7 +30,7 @@ from smimekit.smime import _mime
 from smimekit.smime._mime import CmsKind
 from smimekit.smime.report import DecryptionInfo
 
-__all__ = ["compress", "decompress", "decrypt", "encrypt"]
+__all__ = ["compress", "decompress", "decrypt", "encrypt", "encrypt_to"]
 
 _RECIPIENT_TYPES = (KeyTransRecipient, KeyAgreeRecipient, PasswordRecipient, KEKRecipient)
 
@@ -49,8 +50,40 @@ def encrypt(
     get ``key_transport``; EC, X25519 and X448 certificates get key agreement. ``include_sender`` adds the
     sender's own certificate as a recipient, so that the sent copy can be read.
 
-    Raises UsageError for no recipients, a legacy cipher or a recipient that cannot be used, MimeBuildError
-    when the content has no canonical form.
+    The content is streamed (see :func:`encrypt_to`); a result larger than 8 MiB lives in a private
+    temporary file: close it (or use ``with``) to release the file. Raises UsageError for no recipients, a
+    legacy cipher or a recipient that cannot be used, MimeBuildError when the content has no canonical form.
+    """
+    spool = _mime.OutputSpool(large=_mime.is_large(message))
+    try:
+        encrypt_to(
+            cast(BinaryIO, spool),  # write() is all it needs
+            message,
+            recipients,
+            cipher=cipher,
+            key_transport=key_transport,
+            include_sender=include_sender,
+        )
+        return spool.message()
+    except BaseException:
+        spool.discard()
+        raise
+
+
+def encrypt_to(
+    out: BinaryIO,
+    message: Message,
+    recipients: Sequence[x509.Certificate | Recipient],
+    *,
+    cipher: ContentCipher = ContentCipher.AES256_GCM,
+    key_transport: KeyTransport = KeyTransport.RSA_OAEP,
+    include_sender: x509.Certificate | None = None,
+) -> None:
+    """Like :func:`encrypt`, but write the encrypted message to ``out`` instead of returning it.
+
+    The canonical content is produced from the message's source in 1 MiB pieces and encrypted as it is
+    read; the base64 body is written line by line, so memory does not grow with the message. More than
+    8 MiB of content is written as streamed BER (indefinite lengths), less as DER. Raises as :func:`encrypt`.
     """
     if not isinstance(message, Message):
         raise UsageError("encrypt() takes a parsed Message (smimekit.mime.parse)")
@@ -61,9 +94,15 @@ def encrypt(
         chosen.append(_recipient(include_sender, key_transport))
     if not chosen:
         raise UsageError("encryption needs at least one recipient")
-    der = cms.encrypt(_mime.content_entity(message), chosen, cipher=cipher)
+    if not isinstance(cipher, ContentCipher):
+        raise UsageError("cipher must be a ContentCipher")
+    if cipher.legacy:
+        raise UsageError(f"{cipher.label} is a legacy cipher and is never used to encrypt")
+    content = _mime.content_input(message)  # raises MimeBuildError before anything is written
     kind = CmsKind.AUTH_ENVELOPED if cipher.aead else CmsKind.ENVELOPED
-    return _mime.wrap_pkcs7(message, kind, der)
+    body = _mime.Base64Writer(out, head=_mime.pkcs7_head(message, kind))
+    cms.encrypt_to(cast(BinaryIO, body), content, chosen, cipher=cipher)  # write() is all it needs
+    body.close()
 
 
 def _recipient(value: object, key_transport: KeyTransport) -> Recipient:
@@ -99,9 +138,16 @@ def decrypt_layer(
     """:func:`decrypt`, also returning notes on the headers."""
     if layer_kind(message) not in (CmsKind.ENVELOPED, CmsKind.AUTH_ENVELOPED):
         raise NotSmimeError("encrypted")
-    result = cms.decrypt(
-        _mime.cms_data(message), key=key, certificate=certificate, legacy_ciphers=legacy_ciphers
-    )
+    # A large body is decoded as a stream; the plaintext is spooled to a private temporary file and
+    # released only once the tag (or the padding) has been checked.
+    with _mime.cms_stream(message) as data:
+        result = cms.decrypt(
+            data,
+            key=key,
+            certificate=certificate,
+            legacy_ciphers=legacy_ciphers,
+            in_memory_limit=_mime.content_limit(message),
+        )
     info = DecryptionInfo(
         cipher=result.cipher,
         recipient_type=result.recipient_type,
@@ -118,8 +164,19 @@ def compress(message: Message) -> Message:
     entity compressed with zlib (RFC 3274). Raises MimeBuildError when the content has no canonical form."""
     if not isinstance(message, Message):
         raise UsageError("compress() takes a parsed Message (smimekit.mime.parse)")
+    # cms.compress takes the content whole: compression is not streamed (yet)
     der = cms.compress(_mime.content_entity(message))
-    return _mime.wrap_pkcs7(message, CmsKind.COMPRESSED, der, filename="smime.p7z")
+    spool = _mime.OutputSpool(large=len(der) > _mime.IN_MEMORY)
+    try:
+        body = _mime.Base64Writer(
+            spool, head=_mime.pkcs7_head(message, CmsKind.COMPRESSED, filename="smime.p7z")
+        )
+        body.write(der)
+        body.close()
+        return spool.message()
+    except BaseException:
+        spool.discard()
+        raise
 
 
 def decompress(message: Message, *, max_size: int = MAX_SIZE) -> Message:
@@ -136,7 +193,9 @@ def decompress_layer(message: Entity, *, max_size: int) -> tuple[Message, list[s
     """:func:`decompress`, also returning notes on the headers."""
     if layer_kind(message) is not CmsKind.COMPRESSED:
         raise NotSmimeError("compressed")
-    return unwrap_content(message, cms.decompress(_mime.cms_data(message), max_size=max_size))
+    with _mime.cms_stream(message) as data:
+        content = cms.decompress(data, max_size=max_size)
+    return unwrap_content(message, content)
 
 
 def layer_kind(entity: Entity) -> CmsKind | None:
@@ -162,4 +221,6 @@ def adopt_headers(outer: Entity, inner: Entity, pieces: Iterable[bytes]) -> tupl
     """A new message of ``pieces`` (the bytes of ``inner``) with the outer header fields ``inner`` lacks
     put on top, and notes where the two disagree on From or Subject."""
     extra, notes = _mime.header_merge(outer, inner)
-    return _mime.parse_pieces([b"".join(extra), *pieces]), notes
+    # chained, not unpacked: the pieces of a large message are read one at a time
+    pieces = itertools.chain([b"".join(extra)], pieces)
+    return _mime.parse_pieces(pieces, large=_mime.is_large(inner)), notes

@@ -1,10 +1,12 @@
 """Verifying the S/MIME signatures of a message (RFC 8551 §3.5), over the bytes as received.
 
 The first part of a ``multipart/signed`` is digested straight from the message's source, in chunks: never a
-re-serialization, and memory does not grow with the message. Content stored with LF line endings (as Unix
-tools store RFC 8551's canonical CRLF content) is verified again in its CRLF form when the bytes as
-received do not match, and the report says so. Opaque ``signed-data``, the ``x-pkcs7-*`` types and
-Outlook's ``application/octet-stream`` + ``smime.p7m``/``smime.p7s`` are read too.
+re-serialization, and memory does not grow with the message. An opaque ``signed-data`` body is decoded and
+verified as a stream; the signed entity inside is kept in a private temporary file when it is large.
+Content stored with LF line endings (as Unix tools store RFC 8551's canonical CRLF content) is verified
+again in its CRLF form when the bytes as received do not match, and the report says so. Opaque
+``signed-data``, the ``x-pkcs7-*`` types and Outlook's ``application/octet-stream`` + ``smime.p7m``/``smime.p7s``
+are read too.
 """
 
 from __future__ import annotations
@@ -201,12 +203,18 @@ def _verify_clear(item: _Found, intermediates: Sequence[x509.Certificate]) -> No
 
 
 def _verify_opaque(item: _Found, intermediates: Sequence[x509.Certificate]) -> None:
-    der = item.entity.decoded()
-    report = cms.verify(der, extra_certificates=intermediates)
-    require(report.content is not None, "its signed-data carries no content", item.path)
-    assert report.content is not None
+    # A large signed-data is read as a stream: its eContent is digested in chunks and kept in a private
+    # temporary file, from which the signed entity is parsed (its bodies stay in that file).
+    with _mime.cms_stream(item.entity) as data:
+        limit = _mime.content_limit(item.entity)
+        report = cms.verify(data, extra_certificates=intermediates, in_memory_limit=limit)
+    require(not report.detached, "its signed-data carries no content", item.path)
     item.report = report
-    item.content = mime.parse(report.content)
+    if report.content is not None:
+        item.content = mime.parse(report.content)
+    else:
+        with report.open_content() as spooled:
+            item.content = mime.parse(spooled)  # holds its own descriptor of the (unlinked) file
     item.covered = _mime.subtree_paths(item.content, _mime.child_path(item.path, 1))
 
 

@@ -53,13 +53,28 @@ def test_thunderbird_signed_message() -> None:
     assert "SHA-1 digest" in sig.weak
     assert sig.digest_algorithm == "SHA-1"
     assert sig.trust.now is not None and not sig.trust.now.trusted and not sig.ok
-    assert sig.trust.at_signing_time is not None
-    if not sig.trust.at_signing_time.trusted:
-        assert "sha1" in sig.trust.at_signing_time.reason.lower()
-        pytest.xfail(
-            "smimekit.pki refuses SHA-1 certificate signatures in a path (the StartCom chain is RSA/SHA-1)"
+    # the StartCom chain is signed with SHA-1: refused by default, with a reason that says what to do
+    assert sig.trust.at_signing_time is not None and not sig.trust.at_signing_time.trusted
+    assert "sha1" in sig.trust.at_signing_time.reason.lower()
+    assert "legacy algorithms" in sig.trust.at_signing_time.reason
+
+
+def test_thunderbird_signed_message_with_legacy_algorithms_allowed() -> None:
+    """With legacy algorithms allowed, the SHA-1 StartCom path is trusted at the signing time, and the
+    report says that it needed the opt-in; now the certificate has expired all the same."""
+    anchor = _cert(MIMEKIT / "StartComCertificationAuthority.crt")
+    intermediate = _cert(MIMEKIT / "StartComClass1PrimaryIntermediateClientCA.crt")
+    with mime.parse_file(MIMEKIT / "thunderbird-signed.txt") as msg:
+        report = smime.verify(
+            msg, anchors=[anchor], intermediates=[intermediate], now=NOW, legacy_algorithms=True
         )
-    assert sig.trust.at_signing_time.anchor is not None and "StartCom" in sig.trust.at_signing_time.anchor
+    (sig,) = report.signatures
+    then = sig.trust.at_signing_time
+    assert then is not None and then.trusted and then.legacy
+    assert then.anchor is not None and "StartCom" in then.anchor
+    assert sig.trust.now is not None and not sig.trust.now.trusted and "expired" in sig.trust.now.reason
+    assert any("legacy algorithms" in n for n in report.notes)
+    assert not sig.ok
 
 
 # --------------------------------------------------------------------------------------------- RFC 4134

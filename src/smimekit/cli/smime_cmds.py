@@ -281,10 +281,21 @@ def sign(
 
 @click.command()
 @_trust_options
+@click.option(
+    "--legacy",
+    is_flag=True,
+    help="Also trust certificate paths signed with SHA-1 or holding 1024-bit keys, as old mail needs "
+    "(reported when used).",
+)
 @_json_option
 @_input_argument
 def verify(
-    trust: tuple[str, ...], chain: tuple[str, ...], at: dt.datetime | None, as_json: bool, input: str
+    trust: tuple[str, ...],
+    chain: tuple[str, ...],
+    at: dt.datetime | None,
+    legacy: bool,
+    as_json: bool,
+    input: str,
 ) -> None:
     """Verify every S/MIME signature of the message in IN and print a report.
 
@@ -302,7 +313,9 @@ def verify(
     anchors = read_trust_anchors(trust)
     intermediates = _intermediates(chain)
     with read_message(input) as msg, _working("verifying", _input_size(input)):
-        report = smime.verify(msg, now=at or _now(), anchors=anchors, intermediates=intermediates)
+        report = smime.verify(
+            msg, now=at or _now(), anchors=anchors, intermediates=intermediates, legacy_algorithms=legacy
+        )
     if as_json:
         click.echo(json.dumps({**report.to_dict(), "ok": report.ok}, indent=2, ensure_ascii=False))
     else:
@@ -625,7 +638,10 @@ def decrypt(
 @key_options
 @_trust_options
 @click.option(
-    "--legacy", is_flag=True, help="Also decrypt the legacy ciphers 3DES and RC2 (reported when used)."
+    "--legacy",
+    is_flag=True,
+    help="Also accept the legacy ciphers 3DES and RC2 and certificate paths signed with SHA-1 or holding "
+    "1024-bit keys (reported when used).",
 )
 @_json_option
 @_input_argument
@@ -669,6 +685,7 @@ def open_cmd(
                 anchors=anchors,
                 intermediates=intermediates,
                 legacy_ciphers=legacy,
+                legacy_algorithms=legacy,
             )
         except RecipientNotFoundError as exc:
             if not keys:

@@ -125,6 +125,8 @@ class PathVerdict:
     path: tuple[str, ...] = ()
     anchor: str | None = None
     failure: str | None = None
+    legacy: bool = False
+    """Trusted only because legacy algorithms (SHA-1, keys under 2048 bits) were allowed in the path."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +136,7 @@ class PathVerdict:
             "path": list(self.path),
             "anchor": self.anchor,
             "failure": self.failure,
+            "legacy": self.legacy,
         }
 
 
@@ -148,6 +151,11 @@ class TrustVerdict:
     reason: str
     at_signing_time: PathVerdict | None = None
     now: PathVerdict | None = None
+
+    @property
+    def legacy(self) -> bool:
+        """A verdict of trust that needed legacy algorithms at the signing time or now."""
+        return any(v is not None and v.trusted and v.legacy for v in (self.at_signing_time, self.now))
 
     def to_dict(self) -> dict[str, Any]:
         return {

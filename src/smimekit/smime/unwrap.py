@@ -44,11 +44,13 @@ def open_message(
     intermediates: Sequence[x509.Certificate] = (),
     crls: Sequence[x509.CertificateRevocationList] = (),
     legacy_ciphers: bool = False,
+    legacy_algorithms: bool = False,
     max_layers: int = 8,
     max_size: int = MAX_SIZE,
 ) -> OpenResult:
     """Unwrap every S/MIME layer of ``message``: verify signatures, decrypt with ``keys`` ((certificate or
-    None, private key) pairs, tried in order), decompress (at most ``max_size`` bytes). Returns the inner
+    None, private key) pairs, tried in order), decompress (at most ``max_size`` bytes); ``legacy_ciphers``
+    and ``legacy_algorithms`` are the opt-ins of decrypt() and verify(). Returns the inner
     message, with the outer RFC 5322 fields it lacks, and a report of each layer, outermost first.
 
     Bad signatures are reported, not raised: read ``OpenResult.ok``. A signed part inside an unsigned
@@ -69,7 +71,12 @@ def open_message(
             raise SmimeLayerLimitError(max_layers)
         if kind is LayerKind.SIGNED:
             report, found = verify_found(
-                current, now=now, anchors=anchors, intermediates=intermediates, crls=crls
+                current,
+                now=now,
+                anchors=anchors,
+                intermediates=intermediates,
+                crls=crls,
+                legacy_algorithms=legacy_algorithms,
             )
             signed = found[0]
             assert signed.content is not None
@@ -82,7 +89,14 @@ def open_message(
             current, info, notes = _decrypt(current, keys, legacy_ciphers)
             layers.append(LayerReport(kind, decryption=info, notes=tuple(notes)))
     try:
-        report, _ = verify_found(current, now=now, anchors=anchors, intermediates=intermediates, crls=crls)
+        report, _ = verify_found(
+            current,
+            now=now,
+            anchors=anchors,
+            intermediates=intermediates,
+            crls=crls,
+            legacy_algorithms=legacy_algorithms,
+        )
     except NotSmimeError:
         if not layers:
             raise

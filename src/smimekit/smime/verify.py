@@ -75,19 +75,29 @@ def verify(
     anchors: Sequence[x509.Certificate] = (),
     intermediates: Sequence[x509.Certificate] = (),
     crls: Sequence[x509.CertificateRevocationList] = (),
+    legacy_algorithms: bool = False,
 ) -> VerificationReport:
     """Verify every S/MIME signature in ``message`` and report on each (see :class:`VerificationReport`).
 
     Signed entities are looked for in the whole MIME tree (not inside attached ``message/rfc822`` parts
     nor inside encrypted parts: :func:`smimekit.smime.open` unwraps those). Trust is decided against
     ``anchors`` at the signing time and at ``now``, with ``intermediates`` and the certificates of the
-    message as path material. A bad signature is reported, not raised: read ``ok``.
+    message as path material. A bad signature is reported, not raised: read ``ok``. ``legacy_algorithms``
+    accepts certificate paths signed with SHA-1 or holding 1024-bit keys (old mail); when a path needed
+    it, its verdict says so (``legacy``) and a note names the signer.
 
     Raises NotSmimeError when the message holds no S/MIME signature, SmimeFormatError for a malformed
     ``multipart/signed``, CmsFormatError for a signature that is not CMS SignedData, UsageError for a naive
     ``now``.
     """
-    report, _ = verify_found(message, now=now, anchors=anchors, intermediates=intermediates, crls=crls)
+    report, _ = verify_found(
+        message,
+        now=now,
+        anchors=anchors,
+        intermediates=intermediates,
+        crls=crls,
+        legacy_algorithms=legacy_algorithms,
+    )
     return report
 
 
@@ -98,6 +108,7 @@ def verify_found(
     anchors: Sequence[x509.Certificate],
     intermediates: Sequence[x509.Certificate],
     crls: Sequence[x509.CertificateRevocationList],
+    legacy_algorithms: bool = False,
 ) -> tuple[VerificationReport, list[_Found]]:
     """:func:`verify`, also returning each signed entity found (for open())."""
     if not isinstance(message, Entity):
@@ -123,7 +134,14 @@ def verify_found(
         notes += item.notes
         extra = (*intermediates, *item.report.certificates)
         for signer in item.report.signers:
-            trust = _trust(signer, anchors=anchors, intermediates=extra, now=now, crls=crls)
+            trust = _trust(
+                signer, anchors=anchors, intermediates=extra, now=now, crls=crls, legacy=legacy_algorithms
+            )
+            if trust.legacy:
+                who = _subject(signer.certificate) if signer.certificate else "a signer"
+                notes.append(
+                    f"the certificate path of {who} was accepted only because legacy algorithms were allowed"
+                )
             signatures.append(_signature(item, signer, trust, senders))
     if not senders:
         notes.append("the message has no From address to compare the signers with")
@@ -329,6 +347,7 @@ def _trust(
     intermediates: Sequence[x509.Certificate],
     now: dt.datetime,
     crls: Sequence[x509.CertificateRevocationList],
+    legacy: bool = False,
 ) -> TrustVerdict:
     cert = signer.certificate
     if cert is None:
@@ -344,6 +363,7 @@ def _trust(
         signing_time=signer.signing_time,
         now=now,
         crls=crls,
+        legacy_algorithms=legacy,
     )
     at_signing = _path(result.at_signing_time) if result.at_signing_time is not None else None
     reason = "" if result.trusted else (result.reason or "the signer's certificate is not trusted")
@@ -358,6 +378,7 @@ def _path(result: pki.PathResult) -> PathVerdict:
         path=tuple(_subject(c) for c in result.path),
         anchor=None if result.anchor is None else _subject(result.anchor),
         failure=None if result.failure is None else result.failure.value,
+        legacy=result.legacy,
     )
 
 

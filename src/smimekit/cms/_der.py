@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from smimekit.errors import CmsFormatError
 
@@ -134,14 +134,113 @@ def seekable(data: bytes | BinaryIO) -> BinaryIO:
     return spool
 
 
+class ForwardStream:
+    """A seekable view of a stream that cannot seek, without copying it.
+
+    It reads forward, keeping the last ``MAX_ELEMENT`` + 1 MiB read so that the reader can look ahead and
+    seek back over an element; a read of 1 MiB or more at the end of what is kept is handed through. The
+    size is unknown (:meth:`at_eof` answers whether anything is left).
+    """
+
+    KEEP = MAX_ELEMENT + CHUNK
+
+    def __init__(self, src: BinaryIO) -> None:
+        self._src = src
+        self._buf = b""
+        self._bstart = 0  # the offset of _buf[0]
+        self._pos = 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        self._buf = b""
+
+    def _fill(self, upto: int) -> None:
+        """Read until ``upto`` is buffered or the data ends; forget what lies more than KEEP before it."""
+        end = self._bstart + len(self._buf)
+        if end >= upto:
+            return
+        parts = [self._buf]
+        while end < upto:
+            more = self._src.read(max(CHUNK, upto - end))
+            if not more:
+                break
+            parts.append(more)
+            end += len(more)
+        buf = b"".join(parts)
+        drop = max(0, upto - self.KEEP - self._bstart)
+        self._buf = buf[drop:]
+        self._bstart += drop
+
+    def at_eof(self) -> bool:
+        self._fill(self._pos + 1)
+        return self._pos >= self._bstart + len(self._buf)
+
+    def read(self, n: int = -1) -> bytes:
+        pos = self._pos
+        end = self._bstart + len(self._buf)
+        if n < 0:
+            n = 1 << 62
+        if n >= CHUNK and end - pos < n:  # a large read: what is kept ahead, then straight from the source
+            kept = self._buf[pos - self._bstart :] if pos < end else b""
+            rest = self._src.read(n - len(kept)) if n < 1 << 62 else self._src.read()
+            data = kept + rest if kept else rest
+            self._buf, self._bstart = data, pos  # kept for a look back over the last read only
+            self._pos = pos + len(data)
+            return data
+        self._fill(pos + n)
+        i = pos - self._bstart
+        data = self._buf[i : i + n]
+        self._pos = pos + len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence != io.SEEK_SET:
+            raise CmsFormatError("cannot seek to the end of a stream that is not seekable")
+        if offset < self._bstart:
+            raise CmsFormatError("cannot seek back this far in a stream that is not seekable")
+        self._fill(offset)
+        if offset > self._bstart + len(self._buf):
+            raise CmsFormatError(f"the data is truncated before byte {offset}")
+        self._pos = offset
+        return offset
+
+
+def forward(data: bytes | BinaryIO) -> BinaryIO:
+    """Like :func:`seekable`, but a non-seekable stream is wrapped in a :class:`ForwardStream`, not copied."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return io.BytesIO(bytes(data))
+    try:
+        if data.seekable():
+            return data
+    except (AttributeError, ValueError) as exc:
+        raise CmsFormatError(f"the input is not a readable stream: {exc}") from exc
+    return cast(BinaryIO, ForwardStream(data))
+
+
 class BerReader:
     """Reads BER elements from a seekable stream, bounded in nesting and in the size of whole reads."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self._s = stream
         self._start = stream.tell()
-        self._size = stream.seek(0, io.SEEK_END) - self._start
-        stream.seek(self._start)
+        self._fwd = stream if isinstance(stream, ForwardStream) else None
+        if self._fwd is not None:
+            self._size = 1 << 62  # unknown: a read past the end raises instead
+        else:
+            self._size = stream.seek(0, io.SEEK_END) - self._start
+            stream.seek(self._start)
+
+    @property
+    def size(self) -> int:
+        """The size of the data."""
+        return self._size
 
     def tell(self) -> int:
         return self._s.tell() - self._start
@@ -152,11 +251,20 @@ class BerReader:
     def read_exact(self, n: int) -> bytes:
         data = self._s.read(n)
         if len(data) != n:
-            raise CmsFormatError(f"the data is truncated at byte {self.tell()}")
+            parts = [data]
+            left = n - len(data)
+            while left and (more := self._s.read(left)):
+                parts.append(more)
+                left -= len(more)
+            if left:
+                raise CmsFormatError(f"the data is truncated at byte {self.tell()}")
+            data = b"".join(parts)
         return data
 
     def at_end(self) -> bool:
         """True when nothing is left to read."""
+        if self._fwd is not None:
+            return self._fwd.at_eof()
         return self.tell() >= self._size
 
     def header(self) -> Header:
@@ -274,6 +382,112 @@ class BerReader:
                 raise CmsFormatError(f"a constructed string holds a non-string at byte {child.offset}")
             yield from self.string_chunks(child, depth + 1)
 
+    def string_batches(self, h: Header) -> Iterator[bytes]:
+        """The value of the string element ``h`` in batches of about 1 MiB, in one forward pass.
+
+        Like :meth:`string_chunks`, but the headers of the pieces of a constructed (BER) string are parsed
+        from a 1 MiB window with index arithmetic rather than read one by one, and the pieces are joined
+        into batches of about 1 MiB. The stream is left just after the element.
+        """
+        if not h.constructed:
+            yield from self.string_chunks(h)
+            return
+        s = self._s
+        base = self._start
+        pos = h.content_offset  # the parse position, relative to the start of the data
+        s.seek(base + pos)
+        buf: bytes = b""
+        view = memoryview(buf)
+        bstart = pos  # the offset of buf[0]
+        eof = False
+        stack: list[int | None] = [None if h.length is None else h.content_offset + h.length]
+        out: list[bytes | memoryview] = []
+        outn = 0
+        while stack:
+            top = stack[-1]
+            if top is not None and pos >= top:
+                if pos != top:
+                    raise CmsFormatError(f"an element does not end where its length says, at byte {pos}")
+                stack.pop()
+                continue
+            i = pos - bstart
+            if len(buf) - i < 10 and not eof:
+                more = s.read(CHUNK)
+                eof = not more
+                buf = buf[i:] + more
+                view = memoryview(buf)
+                bstart, i = pos, 0
+            avail = len(buf) - i
+            if avail < 2:
+                raise CmsFormatError(f"the data is truncated at byte {pos + avail}")
+            t = buf[i]
+            first_len = buf[i + 1]
+            if t == 0:
+                if top is not None:
+                    raise CmsFormatError(f"a constructed string holds a non-string at byte {pos}")
+                if first_len != 0:
+                    raise CmsFormatError(f"a malformed end-of-contents at byte {pos}")
+                pos += 2
+                stack.pop()
+                continue
+            if t != 0x04 and t != 0x24:
+                raise CmsFormatError(f"a constructed string holds a non-string at byte {pos}")
+            n: int | None
+            if first_len < 0x80:
+                n, hl = first_len, 2
+            elif first_len == 0x80:
+                if t == 0x04:
+                    raise CmsFormatError(f"a primitive element has an indefinite length at byte {pos}")
+                n, hl = None, 2
+            else:
+                count = first_len & 0x7F
+                if count > 8:
+                    raise CmsFormatError(f"a length is too long at byte {pos}")
+                if avail < 2 + count:
+                    raise CmsFormatError(f"the data is truncated at byte {pos + avail}")
+                n, hl = int.from_bytes(buf[i + 2 : i + 2 + count], "big"), 2 + count
+            pos += hl
+            i += hl
+            if t == 0x24:
+                if len(stack) > MAX_DEPTH:
+                    raise CmsFormatError(f"a constructed string is nested too deeply at byte {pos - hl}")
+                if n is not None and top is not None and pos + n > top:
+                    raise CmsFormatError(f"an element does not end where its length says, at byte {pos}")
+                stack.append(None if n is None else pos + n)
+                continue
+            assert n is not None
+            if top is not None and pos + n > top:
+                raise CmsFormatError(f"an element does not end where its length says, at byte {pos}")
+            have = len(buf) - i
+            if n <= have:
+                out.append(view[i : i + n])
+                outn += n
+                pos += n
+            else:
+                if have:
+                    out.append(view[i:])
+                    outn += have
+                left = n - have
+                pos += have
+                while left:
+                    if outn >= CHUNK:
+                        yield b"".join(out)
+                        out, outn = [], 0
+                    chunk = s.read(min(left, CHUNK))
+                    if not chunk:
+                        raise CmsFormatError(f"the data is truncated at byte {pos}")
+                    out.append(chunk)
+                    outn += len(chunk)
+                    left -= len(chunk)
+                    pos += len(chunk)
+                buf, view, bstart, eof = b"", memoryview(b""), pos, False
+            if outn >= CHUNK:
+                yield b"".join(out)
+                out, outn = [], 0
+        if out:
+            yield b"".join(out)
+        s.seek(base + pos)
+
 
 # ----------------------------------------------------------------------------------------------- spooling
 
@@ -311,6 +525,19 @@ class Spool:
         self._file.flush()
         self._file.seek(0)
         return self._file
+
+    def chunks(self) -> Iterator[bytes]:
+        """What was collected so far, in chunks of at most 1 MiB (for a check before it is released)."""
+        if self._file is None:
+            view = memoryview(self._buf)
+            for i in range(0, len(view), CHUNK):
+                yield bytes(view[i : i + CHUNK])
+            return
+        self._file.flush()
+        self._file.seek(0)
+        while chunk := self._file.read(CHUNK):
+            yield chunk
+        self._file.seek(0, io.SEEK_END)
 
     def discard(self) -> None:
         """Drop what was collected (after a failure: nothing of it may be released)."""

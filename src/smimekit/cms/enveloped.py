@@ -8,6 +8,7 @@ verified, spooled to a private temporary file when it is larger than ``in_memory
 
 from __future__ import annotations
 
+import hmac
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ from smimekit.cms._der import CONTEXT, SEQUENCE, UNIVERSAL, BerReader
 from smimekit.cms._recover import RecoveredKey, Secret, recover_cek
 from smimekit.cms.algorithms import DEFAULT_CONTENT_CIPHER, ContentCipher
 from smimekit.cms.content_cipher import (
+    CipherParams,
     algorithm_der,
     ciphertext_length,
     new_decryptor,
@@ -212,13 +214,19 @@ def _chunks(content: bytes | BinaryIO) -> Iterator[bytes]:
 
 @dataclass(frozen=True)
 class _Envelope:
+    """What precedes the encrypted content, and the headers the trailing fields are read against."""
+
     auth: bool
     infos: bytes
     content_type: str
     algorithm: bytes
-    content_offset: int
-    auth_attrs: bytes | None
-    mac: bytes | None
+    content: _der.Header
+    outer: tuple[_der.Header, _der.Header, _der.Header, _der.Header]  # ContentInfo, [0], EnvelopedData, ECI
+
+    @property
+    def content_offset(self) -> int:
+        """The offset of the encrypted content's header."""
+        return self.content.offset
 
 
 def _oid_value(der: bytes) -> str:
@@ -226,6 +234,7 @@ def _oid_value(der: bytes) -> str:
 
 
 def _parse(r: BerReader) -> _Envelope:
+    """Read up to and including the header of the encrypted content (the reader is left at its value)."""
     ci = r.expect(UNIVERSAL, SEQUENCE, "a ContentInfo", constructed=True)
     outer_type = _oid_value(r.element(limit=256))
     if outer_type not in (ENVELOPED_DATA_OID, AUTH_ENVELOPED_DATA_OID):
@@ -247,15 +256,22 @@ def _parse(r: BerReader) -> _Envelope:
     if nxt is None or not nxt.is_(CONTEXT, 0):
         raise CmsFormatError("the message carries no encrypted content (detached content is not supported)")
     content = r.header()
-    r.skip_content(content)
+    if content.length is not None and content.content_offset + content.length > r.size:
+        raise CmsFormatError(f"the data is truncated: an element at byte {content.offset} runs past the end")
+    return _Envelope(auth, infos, content_type, algorithm, content, (ci, wrapper, ed, eci))
+
+
+def _parse_tail(r: BerReader, env: _Envelope) -> tuple[bytes | None, bytes | None]:
+    """Read what follows the encrypted content (the reader is just after it): (authAttrs, mac)."""
+    ci, wrapper, ed, eci = env.outer
     r.end(eci)
     auth_attrs = mac = None
     nxt = r.next_in(ed)
     if nxt is not None and nxt.is_(CONTEXT, 1):
         raw = r.element()
-        if auth:
+        if env.auth:
             auth_attrs = raw
-    if auth:
+    if env.auth:
         mac = bytes(core.OctetString.load(r.element(limit=1024), strict=True).native)
         nxt = r.next_in(ed)
         if nxt is not None and nxt.is_(CONTEXT, 2):
@@ -265,7 +281,7 @@ def _parse(r: BerReader) -> _Envelope:
     r.end(ci)
     if not r.at_end():
         raise CmsFormatError(f"unexpected data after the message at byte {r.tell()}")
-    return _Envelope(auth, infos, content_type, algorithm, content.offset, auth_attrs, mac)
+    return auth_attrs, mac
 
 
 def _aad(auth_attrs: bytes | None) -> bytes:
@@ -298,7 +314,7 @@ def decrypt(
     arguments.
     """
     secret = _secret(key, certificate, password, kek, kek_id)
-    stream = _der.seekable(data)
+    stream = _der.forward(data)
     try:
         return _decrypt(
             BerReader(stream), secret, legacy_ciphers=legacy_ciphers, in_memory_limit=in_memory_limit
@@ -314,19 +330,31 @@ def _decrypt(r: BerReader, secret: Secret, *, legacy_ciphers: bool, in_memory_li
         params = parse_algorithm(env.algorithm, legacy_ciphers=legacy_ciphers)
         if params.cipher.aead != env.auth:
             raise CmsFormatError(f"{params.cipher.label} does not belong in this kind of enveloped data")
-        aad = _aad(env.auth_attrs)
     except PARSE_ERRORS as exc:
         raise CmsFormatError(f"cannot parse the enveloped data: {exc}") from exc
     recovered: RecoveredKey = recover_cek(env.infos, params.cipher.key_size, secret, legacy=legacy_ciphers)
-    if env.auth and (env.mac is None or len(env.mac) != params.tag_size):
-        raise DecryptionError()
-    decryptor = new_decryptor(params, recovered.cek, aad=aad)
+    # One pass: the content is decrypted as it is read, then the fields after it (authAttrs, mac) are read.
+    # The AAD (authAttrs) follows the content, so the content is decrypted without it; the keystream of GCM
+    # and ChaCha20 does not depend on the AAD, so when authAttrs are present the (unreleased) plaintext is
+    # encrypted again with them, which yields the same ciphertext and the tag to check. Nothing is released
+    # before the tag or the padding has been checked.
     spool = _der.Spool(in_memory_limit)
     try:
-        r.seek(env.content_offset)
-        for chunk in r.string_chunks(r.header()):
-            spool.write(decryptor.update(chunk))
-        spool.write(decryptor.finalize(env.mac))
+        decryptor = new_decryptor(params, recovered.cek)
+        for batch in r.string_batches(env.content):
+            spool.write(decryptor.update(batch))
+        try:
+            auth_attrs, mac = _parse_tail(r, env)
+            aad = _aad(auth_attrs)
+        except PARSE_ERRORS as exc:
+            raise CmsFormatError(f"cannot parse the enveloped data: {exc}") from exc
+        if env.auth and (mac is None or len(mac) != params.tag_size):
+            raise DecryptionError()
+        if aad:
+            assert mac is not None
+            _check_tag(spool, params, recovered.cek, aad, mac)
+        else:
+            spool.write(decryptor.finalize(mac))
     except BaseException:
         spool.discard()
         raise
@@ -338,6 +366,20 @@ def _decrypt(r: BerReader, secret: Secret, *, legacy_ciphers: bool, in_memory_li
         content_type=env.content_type,
         legacy=params.cipher.legacy,
     )
+
+
+def _check_tag(spool: _der.Spool, params: CipherParams, cek: bytes, aad: bytes, mac: bytes) -> None:
+    """Check ``mac`` over ``aad`` and the content by encrypting the spooled plaintext again (AEAD only)."""
+    try:
+        enc = new_encryptor(params.cipher, cek, params.iv, aad=aad)
+    except ValueError:
+        raise DecryptionError() from None
+    for chunk in spool.chunks():
+        enc.update(chunk)
+    enc.finalize()
+    tag = getattr(enc, "tag")  # noqa: B009  (AEAD encryptors expose the tag)
+    if not hmac.compare_digest(tag[: len(mac)], mac):
+        raise DecryptionError()
 
 
 def _secret(

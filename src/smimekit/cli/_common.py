@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ def _stdin_binary(what: str) -> BinaryIO:
     if "smimekit.stdin" in meta:
         raise UsageError(f"stdin ('-') can be read only once: {meta['smimekit.stdin']} already read it")
     meta["smimekit.stdin"] = what
-    return click.get_binary_stream("stdin")
+    return sys.stdin.buffer
 
 
 def read_bytes(path: str, *, what: str = "input") -> bytes:
@@ -122,7 +123,7 @@ def atomic_output(path: str) -> Iterator[IO[bytes]]:
     """A binary stream to write ``path`` (``-``: stdout). A file appears complete or not at all: it is
     written to a temporary file beside it and renamed into place when the block ends without error."""
     if path == STDIO:
-        out = click.get_binary_stream("stdout")
+        out = sys.stdout.buffer
         yield out
         out.flush()
         return

@@ -8,6 +8,7 @@ A password is asked for only when a file turns out to be encrypted, and at most 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -43,7 +44,7 @@ def password_file_option(command: F) -> F:
 
 def _stdin_is_tty() -> bool:
     try:
-        return click.get_text_stream("stdin").isatty()
+        return sys.stdin.isatty()
     except (AttributeError, ValueError, OSError):
         return False
 

@@ -12,8 +12,9 @@ import contextlib
 import datetime as dt
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 import click
 from cryptography import x509
@@ -150,7 +151,7 @@ def _json_option(command: F) -> F:
 
 def _stderr_is_tty() -> bool:
     try:
-        return click.get_text_stream("stderr").isatty()
+        return sys.stderr.isatty()
     except (AttributeError, ValueError, OSError):
         return False
 
@@ -534,14 +535,19 @@ def encrypt(
         problems = pki.check_recipient_certificate(certificate, at=now)
         if problems:
             raise UsageError(f"cannot encrypt to {'stdin' if path == STDIO else path}: {problems[0]}")
-    with read_message(input) as msg, _working("encrypting", _input_size(input)):
-        encrypted = smime.encrypt(
+    with (
+        read_message(input) as msg,
+        _working("encrypting", _input_size(input)),
+        atomic_output(output) as out,
+    ):
+        # straight to the output: no intermediate message is built (atomic_output renames only on success)
+        smime.encrypt_to(
+            cast(BinaryIO, out),
             msg,
             [c for _, c in certificates],
             cipher=CIPHERS[cipher],
             key_transport=KEY_TRANSPORTS[key_transport],
         )
-        _write(encrypted, output)
 
 
 # ---------------------------------------------------------------------------------------------- decrypt

@@ -375,6 +375,25 @@ class Base64Encoder:
             data if full == len(data) else memoryview(data)[:full], self._length, self._eol, self._group
         )
 
+    def feed_parts(self, chunk: bytes) -> tuple[bytes, bytes]:
+        """:meth:`feed` in two parts whose concatenation it returns, without copying ``chunk``: the line
+        that the held input and the head of ``chunk`` complete, then the lines of the rest."""
+        raw, group = self._raw, self._group
+        if not raw:
+            return b"", self.feed(chunk)
+        need = group - len(raw)
+        if len(chunk) < need:
+            self._raw = raw + chunk
+            return b"", b""
+        self._raw = b""
+        head = _encode_lines(raw + chunk[:need], self._length, self._eol, group)
+        view = memoryview(chunk)[need:]
+        full = len(view) - len(view) % group
+        self._raw = bytes(view[full:])
+        if not full:
+            return head, b""
+        return head, _encode_lines(view if full == len(view) else view[:full], self._length, self._eol, group)
+
     def close(self) -> bytes:
         """Return the last, possibly short, line."""
         raw, self._raw = self._raw, b""

@@ -10,7 +10,6 @@ import enum
 import io
 import itertools
 import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Protocol
 
@@ -20,6 +19,7 @@ from smimekit.mime import Entity, Message
 from smimekit.mime.canonical import iter_canonical_content
 from smimekit.mime.params import format_params
 from smimekit.mime.rfc2047 import fold_header
+from smimekit.mime.source import SpoolSource
 from smimekit.mime.transfer import Base64Encoder
 
 CRLF = b"\r\n"
@@ -29,6 +29,8 @@ PKCS7_SIGNATURE = frozenset({"application/pkcs7-signature", "application/x-pkcs7
 #: ones go through streams and private temporary files.
 IN_MEMORY = 8 << 20
 CHUNK = 1 << 20
+#: A new message (:class:`OutputSpool`) is held in memory up to this size, then in a temporary file.
+SPOOL_MEMORY = 2 << 20
 
 OID_SIGNED = "1.2.840.113549.1.7.2"
 OID_ENVELOPED = "1.2.840.113549.1.7.3"
@@ -314,8 +316,11 @@ class Base64Writer:
         self._encoder = Base64Encoder(line_length=76, eol=CRLF)
 
     def write(self, data: bytes) -> int:
-        if encoded := self._encoder.feed(data):
-            self._emit(encoded)
+        head, body = self._encoder.feed_parts(data)  # no copy of ``data`` to join it to the held bytes
+        if head:
+            self._emit(head)
+        if body:
+            self._emit(body)
         return len(data)
 
     def close(self) -> None:
@@ -333,42 +338,34 @@ class Writable(Protocol):
 
 
 class OutputSpool:
-    """A new message being written: in memory up to 8 MiB, then in a private temporary file (mode 0600,
-    unlinked at once); :meth:`message` parses it (a large one keeps its bodies in that file). With
-    ``large`` (the message it is made from is large) it goes to the file from the start."""
+    """A new message being written, parsed as it is written (it is never read back to be parsed): in
+    memory up to :data:`SPOOL_MEMORY`, then in a private temporary file (mode 0600, unlinked at once);
+    :meth:`message` returns it (a large one keeps its bodies in that file). With ``large`` (the message it
+    is made from is large) it goes to the file from the start."""
 
     def __init__(self, *, large: bool = False) -> None:
-        self._buf = bytearray()
-        self._file: BinaryIO | None = tempfile.TemporaryFile() if large else None  # noqa: SIM115
+        self._source = SpoolSource(threshold=0 if large else SPOOL_MEMORY)
+        self._parser = mime.MimeParser(self._source)
         self.size = 0
 
     def write(self, data: bytes) -> int:
         self.size += len(data)
-        if self._file is not None:
-            self._file.write(data)
-        else:
-            self._buf += data
-            if len(self._buf) > IN_MEMORY:
-                self._file = tempfile.TemporaryFile()  # noqa: SIM115  (closed in message()/discard())
-                self._file.write(self._buf)
-                self._buf = bytearray()
+        self._source.append(data)
+        self._parser.feed(data)
         return len(data)
 
     def message(self) -> Message:
         """The message written, parsed; close it (or use ``with``) to release the temporary file."""
-        if self._file is None:
-            return mime.parse(bytes(self._buf))
         try:
-            self._file.seek(0)
-            return mime.parse(self._file)  # holds its own descriptor of the (unlinked) file
-        finally:
+            msg = self._parser.close()
+        except BaseException:
             self.discard()
+            raise
+        msg._owns_source = True  # closing the message closes the spool
+        return msg
 
     def discard(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._buf = bytearray()
+        self._source.close()
 
 
 class NullSource(mime.Source):
@@ -408,7 +405,7 @@ class ChainReader(io.RawIOBase):
 
     def __init__(self, pieces: Iterable[bytes]) -> None:
         self._pieces: Iterator[bytes] = iter(pieces)
-        self._buf = b""
+        self._buf = memoryview(b"")  # the rest of the current piece (a view: reads copy it only once)
 
     def readable(self) -> bool:
         return True
@@ -418,7 +415,7 @@ class ChainReader(io.RawIOBase):
             piece = next(self._pieces, None)
             if piece is None:
                 return 0
-            self._buf = piece
+            self._buf = memoryview(piece)
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]

@@ -50,7 +50,7 @@ def encrypt(
     get ``key_transport``; EC, X25519 and X448 certificates get key agreement. ``include_sender`` adds the
     sender's own certificate as a recipient, so that the sent copy can be read.
 
-    The content is streamed (see :func:`encrypt_to`); a result larger than 8 MiB lives in a private
+    The content is streamed (see :func:`encrypt_to`); a result larger than 2 MiB lives in a private
     temporary file: close it (or use ``with``) to release the file. Raises UsageError for no recipients, a
     legacy cipher or a recipient that cannot be used, MimeBuildError when the content has no canonical form.
     """

@@ -195,7 +195,7 @@ def test_sign_then_verify(f: Files, msg: str, digest: str | None, micalg: str) -
         "Intact:       yes",
         "Valid:        yes",
         "Trusted:      yes — at the signing time and now: emailAddress=alice@example.org,CN=Alice → CN=smimekit CLI Root",
-        "Covers:       parts 1, 1.1, 1.2",
+        "Covers:       parts 1.1, 1.1.1, 1.1.2",
         "From match:   yes",
         "Unsigned:     none",
         "From:         alice@example.org — matches a signer",
@@ -260,14 +260,14 @@ def test_verify_shows_unsigned_parts(f: Files) -> None:
     )
     Path("mixed.eml").write_bytes(outer)
     out = run(["verify", "--trust", f("ca.pem"), "mixed.eml"]).stdout
-    assert "Signature 1 of 1: multipart/signed, part 2" in out
-    assert "Unsigned:     part 1 NOT covered by any signature" in out
+    assert "Signature 1 of 1: multipart/signed, part 1.2" in out
+    assert "Unsigned:     part 1.1 NOT covered by any signature" in out
     assert (
         "Verdict:      OK: every signature is intact, valid and trusted (but not all content is signed)"
         in out
     )
     doc = json.loads(run(["verify", "--trust", f("ca.pem"), "--json", "mixed.eml"]).stdout)
-    assert doc["ok"] is True and doc["fully_signed"] is False and doc["unsigned_parts"] == ["1"]
+    assert doc["ok"] is True and doc["fully_signed"] is False and doc["unsigned_parts"] == ["1.1"]
 
 
 def test_verify_json(f: Files, msg: str) -> None:

@@ -171,7 +171,7 @@ def test_we_verify_what_openssl_signs(work: Path, ca: Identity, variant: str, wh
     else:
         assert report.content.to_bytes() == ENTITY.replace(b"\n", b"\r\n")
         assert [p.content_type for p in report.content.parts] == ["text/plain", "application/octet-stream"]
-        assert sig.covered_parts[:3] == ("1", "1.1", "1.2")
+        assert sig.covered_parts[:3] == ("1.1", "1.1.1", "1.1.2")
 
 
 def test_we_verify_openssl_smime_sign_with_chain(work: Path, ca: Identity) -> None:

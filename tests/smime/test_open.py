@@ -166,6 +166,6 @@ def test_signed_part_inside_an_unsigned_message(alice: Identity) -> None:
     result = smime.open(mixed, now=T)
     assert _kinds(result) == [LayerKind.SIGNED]
     verification = result.layers[0].verification
-    assert verification is not None and verification.unsigned_parts == ("1",)
+    assert verification is not None and verification.unsigned_parts == ("1.1",)
     assert verification.signatures[0].intact
     assert "unsigned message" in result.layers[0].notes[0]

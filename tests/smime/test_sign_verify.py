@@ -74,8 +74,8 @@ def test_clear_signed_round_trip(
     assert sig.from_matches and report.from_matches
     assert sig.signing_time == T
     assert sig.signer is not None and sig.signer.emails == (f"{kind}@example.org",)
-    assert sig.covered_parts == ("1",) and report.unsigned_parts == ()
-    assert sig.form == "multipart/signed" and sig.part == ""
+    assert sig.covered_parts == ("1.1",) and report.unsigned_parts == ()
+    assert sig.form == "multipart/signed" and sig.part == "1"
     assert not sig.line_endings_converted and sig.diagnosis is None
 
 
@@ -219,18 +219,18 @@ def test_unsigned_wrapper_is_visible(ids: dict[str, Identity]) -> None:
     report = smime.verify(_wrap_in_mixed(signed), now=T)
     (sig,) = report.signatures
     assert sig.intact and sig.valid
-    assert sig.part == "2" and sig.covered_parts == ("2.1",)
-    assert report.unsigned_parts == ("1",)
+    assert sig.part == "1.2" and sig.covered_parts == ("1.2.1",)
+    assert report.unsigned_parts == ("1.1",)
     assert not report.fully_signed
-    assert report.to_dict()["unsigned_parts"] == ["1"]
+    assert report.to_dict()["unsigned_parts"] == ["1.1"]
 
 
 def test_covered_parts_of_a_multipart_content(ids: dict[str, Identity]) -> None:
     msg = message(html="<p>Hi</p>", attachments=[mime.Attachment(b"x" * 100, "x.bin")])
     report = smime.verify(smime.sign(msg, signer(ids["rsa2048"]), signing_time=T), now=T)
-    assert report.signatures[0].covered_parts == ("1", "1.1", "1.1.1", "1.1.2", "1.2")
+    assert report.signatures[0].covered_parts == ("1.1", "1.1.1", "1.1.1.1", "1.1.1.2", "1.1.2")
     opaque = smime.verify(smime.sign(msg, signer(ids["rsa2048"]), signing_time=T, opaque=True), now=T)
-    assert opaque.signatures[0].covered_parts == ("1", "1.1", "1.1.1", "1.1.2", "1.2")
+    assert opaque.signatures[0].covered_parts == ("1.1", "1.1.1", "1.1.1.1", "1.1.1.2", "1.1.2")
 
 
 def test_from_mismatch_is_reported(ids: dict[str, Identity]) -> None:

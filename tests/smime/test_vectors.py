@@ -49,7 +49,7 @@ def test_thunderbird_signed_message() -> None:
     assert sig.signing_time == dt.datetime(2013, 11, 2, 20, 28, 4, tzinfo=dt.UTC)
     assert sig.signer is not None and sig.signer.emails == ("fejj@gnome.org",)
     assert sig.from_matches and report.unsigned_parts == ()
-    assert sig.covered_parts == ("1", "1.1", "1.2")
+    assert sig.covered_parts == ("1.1", "1.1.1", "1.1.2")
     assert "SHA-1 digest" in sig.weak
     assert sig.digest_algorithm == "SHA-1"
     assert sig.trust.now is not None and not sig.trust.now.trusted and not sig.ok

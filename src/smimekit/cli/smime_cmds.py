@@ -381,7 +381,7 @@ def _parts(paths: Sequence[str]) -> str:
 
 
 def _where(part: str) -> str:
-    return "the whole message" if not part else f"part {part}"
+    return "the whole message" if part == "1" else f"part {part}"
 
 
 def _render_signature(sig: SignatureReport, n: int, total: int, console: Console, indent: str) -> None:

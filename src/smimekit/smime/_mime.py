@@ -164,33 +164,28 @@ def cms_stream(entity: Entity) -> Iterator[bytes | BinaryIO]:
 # --------------------------------------------------------------------------------------------- paths
 
 
-def part_paths(root: Entity) -> dict[int, str]:
-    """``id(entity) -> path`` for every entity under ``root``: ``""`` for the root, ``"1"``, ``"1.2"`` for
-    its parts (as IMAP numbers them); the message inside a ``message/rfc822`` part is its child ``1``."""
-    out = {id(root): ""}
-    stack: list[tuple[Entity, str]] = [(root, "")]
+def part_paths(root: Entity, base: str = "1") -> dict[int, str]:
+    """``id(entity) -> path`` for every entity under ``root``: ``base`` (``"1"``) for the root, ``"1.1"``,
+    ``"1.2"`` for its parts — the numbering of ``smimekit inspect``; the message inside a ``message/rfc822``
+    part is its child ``.1``."""
+    out = {id(root): base}
+    stack: list[tuple[Entity, str]] = [(root, base)]
     while stack:
         entity, path = stack.pop()
         for i, child in enumerate(entity.children, 1):
-            child_path = f"{path}.{i}" if path else str(i)
+            child_path = f"{path}.{i}"
             out[id(child)] = child_path
             stack.append((child, child_path))
     return out
 
 
 def child_path(parent: str, index: int) -> str:
-    return f"{parent}.{index}" if parent else str(index)
+    return f"{parent}.{index}"
 
 
 def subtree_paths(root: Entity, prefix: str) -> tuple[str, ...]:
     """Paths of ``root`` (numbered ``prefix``) and every entity inside it."""
-    return sort_paths(_join(prefix, p) for p in part_paths(root).values())
-
-
-def _join(prefix: str, path: str) -> str:
-    if not path:
-        return prefix
-    return f"{prefix}.{path}" if prefix else path
+    return sort_paths(part_paths(root, prefix).values())
 
 
 def _path_key(path: str) -> tuple[int, ...]:

@@ -170,7 +170,8 @@ class TrustVerdict:
 class SignatureReport:
     """The verdict on one signature of a message.
 
-    ``part`` is the path of the signed entity (``""`` for the whole message, ``"2"`` for the second part);
+    ``part`` is the path of the signed entity, numbered as ``smimekit inspect`` numbers parts (``"1"`` for
+    the whole message, ``"1.2"`` for its second part);
     ``form`` is ``"multipart/signed"`` or ``"signed-data"``; ``covered_parts`` are the paths of every entity
     inside the signed content. ``reasons`` lists every failure, one sentence each (CMS checks, then trust).
     ``line_endings_converted``: the content was stored with LF line endings and verified in its CRLF form

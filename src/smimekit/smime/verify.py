@@ -167,7 +167,7 @@ def _find_signed(root: Entity, paths: dict[int, str], notes: list[str]) -> Itera
         elif _mime.is_pkcs7_mime(entity):
             kind = _mime.cms_kind(entity)
             path = paths[id(entity)]
-            where = f"part {path}" if path else "the whole message"
+            where = "the whole message" if path == "1" else f"part {path}"
             if kind is CmsKind.SIGNED and entity.params.get("smime-type", "").lower() == "certs-only":
                 notes.append(f"{where} holds certificates only (RFC 8551 §3.8), no signature")
             elif kind is CmsKind.SIGNED:

@@ -24,3 +24,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if any(word in reason for word in _MISSING):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI although .ci/run installs what it needs: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _private_default_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real default store of whoever runs the suite: the XDG data directory
+    is a fresh temporary one, and the store and password variables of the caller's shell are ignored."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    for name in ("SMIMEKIT_STORE", "SMIMEKIT_PASSWORD", "SMIMEKIT_SMTP_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)

@@ -205,7 +205,15 @@ class SmimeLayerLimitError(SmimeError):
 #   │   ├── PasswordRequiredError  it is encrypted and no password was given (a CLI may prompt and retry)
 #   │   └── WrongPasswordError     the password is wrong, or the encrypted data is damaged
 #   ├── CertificateLoadError       no certificate can be read from the data (``reason`` says why)
-#   └── PkiError                   path validation was given arguments that cannot work (naive time, bad address)
+#   ├── PkiError                   path validation was given arguments that cannot work (naive time, bad address)
+#   ├── StoreError                 the certificate and key store cannot do what was asked (``reason``)
+#   │   ├── StoreLockedError       another process holds the store (or the database is unreachable); retry later
+#   │   ├── StoreNotFoundError     no such certificate, key, CA or correspondent in the store
+#   │   └── StoreSchemaError       the store was written by a newer smimekit, or is not a smimekit store
+#   ├── CaError                    a certificate authority operation cannot be done (``reason``)
+#   ├── NetError                   the network: a server that refuses, goes away or cannot be reached
+#   │   └── FetchError             a CRL, OCSP response, certificate or LDAP entry could not be fetched
+#   └── GatewayError               the gateway's configuration or policy cannot work (``reason``)
 # (an untrusted certificate is not an error: validate_path() returns a PathResult whose verdict must be read)
 
 
@@ -240,3 +248,41 @@ class PkiError(SmimekitError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _Reasoned(SmimekitError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StoreError(_Reasoned):
+    """The certificate and key store cannot do what was asked; ``reason`` is the sentence shown."""
+
+
+class StoreLockedError(StoreError):
+    """The store is busy (another process holds a lock past the timeout) or its database is unreachable."""
+
+
+class StoreNotFoundError(StoreError):
+    """No such certificate, private key, CA or correspondent in the store."""
+
+
+class StoreSchemaError(StoreError):
+    """The file or database is not a smimekit store, or was written by a newer version of smimekit."""
+
+
+class CaError(_Reasoned):
+    """A certificate authority operation cannot be done (no CA yet, bad CSR, unknown certificate, ...)."""
+
+
+class NetError(_Reasoned):
+    """A network operation failed: refused, timed out, TLS verification failed, the server went away."""
+
+
+class FetchError(NetError):
+    """A CRL, OCSP response, certificate or directory entry could not be fetched or was unusable."""
+
+
+class GatewayError(_Reasoned):
+    """The gateway's configuration or policy cannot work; ``reason`` names the setting."""

@@ -38,8 +38,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 class CliState:
     """Options given to the ``smimekit`` group itself, for every command to read from the context."""
 
-    store: Path | None = None
-    """``--store PATH`` or ``$SMIMEKIT_STORE``: the certificate and key store (None: the default one)."""
+    store: str | None = None
+    """``--store PATH|URL`` or ``$SMIMEKIT_STORE``: the certificate and key store, a SQLite file or a
+    ``postgresql://`` URL, exactly as given (None: the default one)."""
 
 
 def store_option(command: F) -> F:
@@ -47,14 +48,14 @@ def store_option(command: F) -> F:
     it overrides the group's ``--store`` and ``$SMIMEKIT_STORE`` for that command. Read it with
     :func:`state`."""
 
-    def remember(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
         if value is not None:
             ctx.obj = dataclasses.replace(state(ctx), store=value)
 
     return click.option(
         "--store",
-        metavar="PATH",
-        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="PATH|URL",
+        type=str,
         expose_value=False,
         is_eager=True,
         callback=remember,

@@ -11,14 +11,24 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from ..errors import PasswordRequiredError, WrongPasswordError
 from ._common import read_bytes
 
-__all__ = ["PASSWORD_ENV", "PasswordSource", "password_file_option", "unlock"]
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = [
+    "PASSWORD_ENV",
+    "PasswordSource",
+    "password_file_option",
+    "stdin_is_tty",
+    "store_passphrase",
+    "unlock",
+]
 
 PASSWORD_ENV = "SMIMEKIT_PASSWORD"
 PROMPT_ATTEMPTS = 3
@@ -42,7 +52,8 @@ def password_file_option(command: F) -> F:
     )(command)
 
 
-def _stdin_is_tty() -> bool:
+def stdin_is_tty() -> bool:
+    """Whether a prompt can be answered: stdin is a terminal (looked up at call time, so tests can patch it)."""
     try:
         return sys.stdin.isatty()
     except (AttributeError, ValueError, OSError):
@@ -97,7 +108,7 @@ def unlock(load: Callable[[bytes | None], T], source: PasswordSource, *, name: s
             return load(source._prompted)
         except (PasswordRequiredError, WrongPasswordError):
             pass
-    if not _stdin_is_tty():
+    if not stdin_is_tty():
         raise PasswordRequiredError(f"{name}: the {what} is encrypted: {NEEDED}")
     for attempt in range(1, PROMPT_ATTEMPTS + 1):
         typed = click.prompt(
@@ -113,3 +124,28 @@ def unlock(load: Callable[[bytes | None], T], source: PasswordSource, *, name: s
         source._prompted = typed.encode("utf-8")
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def store_passphrase(store: Store, source: PasswordSource, *, new_keys: bool, needed: str) -> bytes:
+    """The store's passphrase, given or typed at a prompt. For keys about to be added (``new_keys``) it
+    must open the keys already in the store: one passphrase per store, so that a typo cannot lock a key
+    away (the prompt asks twice when the store holds no key yet). ``needed`` says what needs it, for the
+    error when no passphrase can be had. Raises PasswordRequiredError or WrongPasswordError."""
+    existing = store.list_certificates(with_keys=True) if new_keys else []
+    given = source.given()
+    if given is None and stdin_is_tty():
+        confirm = new_keys and not existing
+        typed = click.prompt("Store passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+        given = typed.encode("utf-8")
+    if given is None:
+        raise PasswordRequiredError(f"{needed}: {NEEDED}")
+    if not given:
+        raise WrongPasswordError(f"the passphrase from {source.describe()} is empty")
+    if existing:
+        try:
+            store.private_key(existing[0].fingerprint, given)
+        except WrongPasswordError:
+            raise WrongPasswordError(
+                f"the passphrase from {source.describe()} does not open the keys already in the store"
+            ) from None
+    return given

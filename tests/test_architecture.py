@@ -41,7 +41,7 @@ def test_mime_all_is_complete() -> None:
 
 def _core_packages() -> list[str]:
     names = ["smimekit.mime"]
-    for sub in ("cms", "pki"):
+    for sub in ("cms", "pki", "ca"):
         if importlib.util.find_spec(f"smimekit.{sub}") is not None:
             names.append(f"smimekit.{sub}")
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import pytest
@@ -11,6 +12,7 @@ from smimekit.errors import (
     DecryptionError,
     NotSmimeError,
     RecipientNotFoundError,
+    SmimeFormatError,
     SmimeLayerLimitError,
     UsageError,
 )
@@ -169,3 +171,60 @@ def test_signed_part_inside_an_unsigned_message(alice: Identity) -> None:
     assert verification is not None and verification.unsigned_parts == ("1.1",)
     assert verification.signatures[0].intact
     assert "unsigned message" in result.layers[0].notes[0]
+
+
+def _declared(content_type: str, body: bytes) -> bytes:
+    """A whole message that declares itself S/MIME with ``content_type`` and carries ``body`` in base64."""
+    return (
+        b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: Broken\r\nMIME-Version: 1.0\r\n"
+        + b"Content-Type: " + content_type.encode() + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(body).replace(b"\n", b"\r\n")
+    )  # fmt: skip
+
+
+ID_DATA = bytes.fromhex("300f06092a864886f70d010701a0020400")  # a CMS ContentInfo of plain id-data
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "why"),
+    [
+        ('application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"', b"Not CMS at all", "not CMS"),
+        ("application/x-pkcs7-mime; smime-type=signed-data", b"\x30\x82garbage" * 8, "not CMS"),
+        ('application/octet-stream; name="smime.p7m"', b"Not CMS at all", "not CMS"),
+        ("application/pkcs7-mime", ID_DATA, "content type is 1.2.840.113549.1.7.1, not signed, enveloped"),
+        ("application/pkcs7-mime", b"", "body is empty"),
+    ],
+    ids=["pkcs7-mime", "x-pkcs7-mime", "octet-stream-p7m", "id-data", "empty"],
+)
+def test_declared_smime_without_readable_cms_is_a_format_error_not_plain(
+    bob: Identity, content_type: str, body: bytes, why: str
+) -> None:
+    msg = mime.parse(_declared(content_type, body))
+    # not NotSmimeError: a caller would show the message as plain, unsigned mail
+    with pytest.raises(SmimeFormatError) as err:
+        smime.open(msg, keys=[(bob.cert, bob.key)], now=T)
+    declared = content_type.split(";")[0]
+    assert f"it is declared {declared}" in err.value.reason and why in err.value.reason
+    assert "holds no S/MIME data" in str(err.value)
+
+
+def test_octet_stream_p7m_error_names_the_file(bob: Identity) -> None:
+    msg = mime.parse(_declared('application/octet-stream; name="report.p7m"', b"Not CMS at all"))
+    with pytest.raises(SmimeFormatError) as err:
+        smime.open(msg, now=T)
+    assert "it is declared application/octet-stream named 'report.p7m'" in err.value.reason
+
+
+def test_an_unreadable_layer_inside_encryption_is_a_format_error(bob: Identity) -> None:
+    inner = mime.parse(_declared('application/pkcs7-mime; name="smime.p7m"', b"Not CMS at all"))
+    wrapped = smime.encrypt(inner, [bob.cert])
+    with pytest.raises(SmimeFormatError) as err:
+        smime.open(mime.parse(wrapped.to_bytes()), keys=[(bob.cert, bob.key)], now=T)
+    assert err.value.reason.startswith(
+        "the content of its authEnveloped layer is declared application/pkcs7-mime"
+    )
+
+
+def test_an_octet_stream_not_named_p7m_is_plain() -> None:
+    with pytest.raises(NotSmimeError):
+        smime.open(mime.parse(_declared('application/octet-stream; name="data.bin"', b"Not CMS")), now=T)

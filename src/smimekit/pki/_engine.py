@@ -13,15 +13,21 @@ How it is used here:
   call (``_run``), on a short-lived worker thread when the caller is itself inside an event loop.
 - The library imports asyncio at module level, which the core must not hold (tests/test_architecture.py),
   so every import of it happens inside the functions below.
-- Data only: trust anchors, intermediates and CRLs are handed in; the system trust list is never used.
-- Revocation: with ``require`` every certificate of the path but the anchor needs a usable CRL among those
-  given (the library's REQUIRE_REVINFO policy). Otherwise each certificate is checked against the CRLs
-  given when one of them covers it (RFC 5280 §6.3); a covering CRL that cannot be used (stale, bad
-  signature) fails closed. CRLs dated after the validation time count, their entries dated after it do
-  not (so today's CRL serves validation at a past signing time).
+- Data only: trust anchors, intermediates, CRLs and OCSP responses are handed in; the system trust list
+  is never used and nothing is fetched.
+- Revocation (see :class:`~smimekit.pki.result.RevocationMode`): HARD gives the library its
+  REQUIRE_REVINFO policy, so every certificate of the path but the anchor needs a usable CRL or OCSP
+  response (and so do the paths of CRL issuers and OCSP responders). SOFT and OFF build the path without
+  revocation. Except under OFF, every certificate of the path is then checked one by one with the
+  library's own ``verify_ocsp_response`` (signature, responder authorisation per RFC 6960 §4.2.2.2,
+  certID, thisUpdate/nextUpdate) and ``verify_crl`` (RFC 5280 §6.3, delta CRLs included), which gives each
+  certificate its status (good, revoked, unknown) and source for the result. SOFT refuses a revoked
+  certificate and data that covers a certificate but cannot be used; HARD also an unknown status. CRLs
+  and responses dated after the validation time count (retroactive revinfo), their revocations dated
+  after it do not (so today's data serves validation at a past signing time).
 
-The seam for issue 4: online revocation belongs to smimekit.net, which will fetch CRLs (and OCSP
-responses) from the distribution points and AIA of the path and hand them to ``validate_path``.
+Online revocation belongs to smimekit.net, which fetches CRLs and OCSP responses for the path found here
+and hands them back to ``validate_path`` (see :mod:`smimekit.pki.revocation`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,7 +45,8 @@ from cryptography.x509.oid import NameOID
 
 from smimekit.pki.policies import ANY_POLICY, PolicyRequirements
 from smimekit.pki.profile import describe
-from smimekit.pki.result import PathFailure
+from smimekit.pki.result import CertificateRevocation, PathFailure, RevocationMode, RevocationStatus
+from smimekit.pki.revocation import ocsp_response_problem, reason_name
 
 __all__ = ["EngineOutcome", "run_pkix"]
 
@@ -53,21 +60,23 @@ logging.getLogger("pyhanko_certvalidator").addHandler(logging.NullHandler())
 
 @dataclass(frozen=True)
 class EngineOutcome:
-    """What RFC 5280 validation found: the path (leaf to anchor) and, when it failed, why."""
+    """What RFC 5280 validation found: the path (leaf to anchor), the revocation status of each of its
+    certificates but the anchor (leaf first, when revocation was looked at) and, when it failed, why."""
 
     path: tuple[x509.Certificate, ...]
     anchor: x509.Certificate | None
     failure: PathFailure | None = None
     reason: str | None = None
+    revocation: tuple[CertificateRevocation, ...] = ()
 
 
-class _CrlVerdict(Exception):
-    """Raised inside the coroutine to carry a per-certificate CRL verdict out of it."""
+@dataclass
+class _Check:
+    """One kind of revocation data (OCSP or CRL) checked for one certificate."""
 
-    def __init__(self, certificate: Any, error: Exception) -> None:
-        super().__init__(str(error))
-        self.certificate = certificate
-        self.error = error
+    state: str = "none"  # "none" (nothing covers it), "good", "revoked", "failed"
+    error: Exception | None = None
+    failures: tuple[str, ...] = ()
 
 
 def run_pkix(
@@ -77,24 +86,26 @@ def run_pkix(
     intermediates: Sequence[x509.Certificate],
     at: dt.datetime,
     crls: Sequence[x509.CertificateRevocationList],
-    require_revocation: bool,
     policies: PolicyRequirements,
+    ocsp_responses: Sequence[bytes] = (),
+    origins: Mapping[bytes, str] | None = None,
+    mode: RevocationMode = RevocationMode.SOFT,
     legacy_algorithms: bool = False,
 ) -> EngineOutcome:
-    """Build and validate a path from ``certificate`` to one of ``anchors`` at ``at``. Never raises for an
-    untrusted certificate. ``legacy_algorithms`` accepts SHA-1 signatures and RSA/DSA keys from 1024 bits
-    in the path (MD5 and MD2 stay refused)."""
+    """Build and validate a path from ``certificate`` to one of ``anchors`` at ``at``, then check the
+    revocation of its certificates with the CRLs and OCSP responses given, as ``mode`` asks (see
+    :class:`~smimekit.pki.result.RevocationMode`). Never raises for an untrusted certificate.
+    ``legacy_algorithms`` accepts SHA-1 signatures and RSA/DSA keys from 1024 bits in the path (MD5 and
+    MD2 stay refused)."""
     from asn1crypto import x509 as asn1_x509
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
-    from pyhanko_certvalidator.errors import CRLNoMatchesError
+    from pyhanko_certvalidator import errors as e
     from pyhanko_certvalidator.policy_decl import (
-        LEGACY_POLICY_MAP,
         NO_REVOCATION,
         REQUIRE_REVINFO,
         CertRevTrustPolicy,
         PKIXValidationParams,
     )
-    from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
 
     originals: dict[bytes, x509.Certificate] = {}
 
@@ -112,13 +123,11 @@ def run_pkix(
         return EngineOutcome(
             (certificate,), None, PathFailure.MALFORMED, f"a certificate cannot be read: {exc}"
         )
-
-    if require_revocation:
-        checking = REQUIRE_REVINFO
-    elif crls:
-        checking = LEGACY_POLICY_MAP["soft-fail"]  # used when validating the paths of CRL issuers
-    else:
-        checking = NO_REVOCATION
+    ocsp_ders = [bytes(r) for r in ocsp_responses]
+    # HARD: the library requires revocation data for every certificate while it builds the path (and for
+    # the paths of CRL issuers and OCSP responders). SOFT and OFF: the path is built without, and SOFT
+    # then checks each certificate of it below, refusing what is revoked or contradicted.
+    checking = REQUIRE_REVINFO if mode is RevocationMode.HARD else NO_REVOCATION
     params = PKIXValidationParams(
         user_initial_policy_set=frozenset(
             "any_policy" if oid == ANY_POLICY else oid for oid in policies.acceptable
@@ -132,37 +141,218 @@ def run_pkix(
         der = cert.dump()
         return originals.get(der) or x509.load_der_x509_certificate(der)
 
-    async def work() -> Any:
+    async def work() -> tuple[Any, list[tuple[Any, _Check, _Check]], Exception | None]:
+        # Every certificate of the path is then checked one by one, so that each status is known.
         context = ValidationContext(
             trust_roots=roots,
             other_certs=others,
             moment=at,
             allow_fetching=False,
             crls=crl_ders,
+            ocsps=ocsp_ders,
             revinfo_policy=CertRevTrustPolicy(checking, retroactive_revinfo=True),
             time_tolerance=dt.timedelta(0),
             algorithm_usage_policy=_legacy_policy() if legacy_algorithms else None,
         )
         validator = CertificateValidator(leaf, validation_context=context, pkix_params=params)
-        path = await validator.async_validate_path()
-        if crls and not require_revocation:
-            for cert in list(path.iter_certs(include_root=False)):
-                try:
-                    await verify_crl(cert, path, context)
-                except CRLNoMatchesError:
-                    continue  # no CRL given for it: nothing to hold against it
-                except Exception as exc:
-                    raise _CrlVerdict(cert, exc) from exc
-        return path
+        failure: Exception | None = None
+        try:
+            path: Any = await validator.async_validate_path()
+        except (e.RevokedError, e.InsufficientRevinfoError) as exc:
+            path, failure = getattr(exc, "original_path", None), exc
+            if path is None:
+                raise
+        checks: list[tuple[Any, _Check, _Check]] = []
+        if mode is RevocationMode.OFF:
+            return path, checks, failure
+        for cert in list(path.iter_certs(include_root=False)):  # from the anchor's side down to the leaf
+            ocsp_check = await _check_ocsp(cert, path, context, at, ocsp_ders) if ocsp_ders else _Check()
+            crl_check = await _check_crl(cert, path, context) if crl_ders else _Check()
+            checks.append((cert, ocsp_check, crl_check))
+        return path, checks, failure
 
     try:
-        vpath = _run(work)
-    except _CrlVerdict as verdict:
-        return _crl_outcome(verdict, certificate, back)
+        vpath, checks, failure = _run(work)
     except Exception as exc:  # the library raises many types; every one of them means "not trusted"
         return _failure_outcome(exc, certificate, anchors, intermediates, back)
     certs = [back(c) for c in vpath.iter_certs(include_root=True)]  # a validated path starts at its anchor
-    return EngineOutcome(tuple(reversed(certs)), certs[0])
+    path = tuple(reversed(certs))
+    anchor = certs[0]
+    if mode is RevocationMode.OFF:
+        unchecked = tuple(CertificateRevocation(c, RevocationStatus.NOT_CHECKED) for c in path[:-1])
+        return EngineOutcome(path, anchor, revocation=unchecked)
+    found = [
+        _status(back(cert), path, ocsp_check, crl_check, crls, ocsp_ders, origins or {})
+        for cert, ocsp_check, crl_check in checks
+    ]
+    revocation = tuple(reversed(found))
+    if failure is not None and not (
+        # The library asks OCSP for "good" at the validation time; a response revoking the certificate
+        # only after that time (the signing time, say) is found good for it here, with the same checks.
+        isinstance(failure, e.InsufficientRevinfoError)
+        and all(r.status is RevocationStatus.GOOD for r in found)
+    ):
+        outcome = _failure_outcome(failure, certificate, anchors, intermediates, back)
+        return EngineOutcome(outcome.path, outcome.anchor, outcome.failure, outcome.reason, revocation)
+    for (_, ocsp_check, crl_check), result in zip(checks, found, strict=True):
+        who = _who(result.certificate, certificate)
+        revoked = next((c for c in (ocsp_check, crl_check) if c.state == "revoked"), None)
+        if revoked is not None:
+            reason = _revoked_reason(who, revoked.error)
+            return EngineOutcome(path, anchor, PathFailure.REVOKED, reason, revocation)
+        if result.status is RevocationStatus.UNKNOWN and (
+            mode is RevocationMode.HARD or "failed" in (ocsp_check.state, crl_check.state)
+        ):
+            reason = f"the revocation status of {who} is unknown: {result.detail}"
+            return EngineOutcome(path, anchor, PathFailure.REVOCATION_UNKNOWN, reason, revocation)
+    return EngineOutcome(path, anchor, revocation=revocation)
+
+
+async def _check_ocsp(
+    cert: Any, path: Any, context: Any, at: dt.datetime, ocsp_ders: Sequence[bytes]
+) -> _Check:
+    from pyhanko_certvalidator import errors as e
+    from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
+
+    try:
+        await verify_ocsp_response(cert, path, context)
+    except e.RevokedError as exc:
+        return _Check("revoked", exc)
+    except e.OCSPNoMatchesError:
+        return _Check()
+    except e.OCSPValidationIndeterminateError as exc:
+        if exc.failures:
+            return _Check("failed", exc, _failure_texts(exc))
+        # No failure recorded: a response about it passed every check (signature, responder, time) but
+        # does not say "good": it says "unknown", or "revoked" from a time after the one asked about.
+        return _not_good(cert.serial_number, at, ocsp_ders, exc)
+    except Exception as exc:  # a response covers it but cannot be used: say why
+        return _Check("failed", exc, _failure_texts(exc))
+    return _Check("good")
+
+
+def _not_good(serial: int, at: dt.datetime, ocsp_ders: Sequence[bytes], exc: Exception) -> _Check:
+    from cryptography.x509 import ocsp
+
+    for der in ocsp_ders:
+        try:
+            singles = list(ocsp.load_der_ocsp_response(der).responses)
+        except ValueError:
+            continue
+        for single in singles:
+            if single.serial_number != serial:
+                continue
+            if single.certificate_status is ocsp.OCSPCertStatus.REVOKED:
+                revoked_at = single.revocation_time_utc
+                if revoked_at is not None and revoked_at > at:
+                    return _Check("good")  # good at the time asked about (e.g. the signing time)
+    return _Check("failed", exc, ("the OCSP responder does not know the certificate",))
+
+
+async def _check_crl(cert: Any, path: Any, context: Any) -> _Check:
+    from pyhanko_certvalidator import errors as e
+    from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
+
+    try:
+        await verify_crl(cert, path, context)
+    except e.RevokedError as exc:
+        return _Check("revoked", exc)
+    except e.CRLNoMatchesError:
+        return _Check()
+    except Exception as exc:  # a CRL covers it but cannot be used: say why
+        return _Check("failed", exc, _failure_texts(exc))
+    return _Check("good")
+
+
+def _failure_texts(exc: Exception) -> tuple[str, ...]:
+    failures = getattr(exc, "failures", None)
+    if failures:  # (message, CRL or response) pairs
+        return tuple(dict.fromkeys(_clean(str(f[0] if isinstance(f, tuple) else f)) for f in failures))
+    return (_clean(str(exc)),)
+
+
+def _status(
+    cert: x509.Certificate,
+    path: tuple[x509.Certificate, ...],
+    ocsp_check: _Check,
+    crl_check: _Check,
+    crls: Sequence[x509.CertificateRevocationList],
+    ocsp_ders: Sequence[bytes],
+    origins: Mapping[bytes, str],
+) -> CertificateRevocation:
+    """The status of ``cert``: revoked by any usable source, else good by any, else unknown (saying why)."""
+    index = path.index(cert)
+    issuer = path[index + 1] if index + 1 < len(path) else cert
+
+    def source(kind: str) -> str:
+        if kind == "ocsp":
+            return _ocsp_source(cert, issuer, ocsp_ders, origins)
+        return _crl_source(cert, crls, origins)
+
+    for check, kind in ((ocsp_check, "ocsp"), (crl_check, "crl")):
+        if check.state == "revoked":
+            error: Any = check.error
+            try:
+                reason = reason_name(error.reason.native)
+            except Exception:  # an unusual reason code
+                reason = "unspecified"
+            when = getattr(error, "revocation_dt", None)
+            return CertificateRevocation(cert, RevocationStatus.REVOKED, source(kind), reason, when)
+    for check, kind in ((ocsp_check, "ocsp"), (crl_check, "crl")):
+        if check.state == "good":
+            return CertificateRevocation(cert, RevocationStatus.GOOD, source(kind))
+    details = []
+    if ocsp_check.state == "failed":
+        details.append(f"the OCSP response for it cannot be used ({'; '.join(ocsp_check.failures)})")
+    if crl_check.state == "failed":
+        details.append(f"the CRL given for it cannot be used ({'; '.join(crl_check.failures)})")
+    detail = "; ".join(details) or "no CRL or OCSP response for it was given or fetched"
+    return CertificateRevocation(cert, RevocationStatus.UNKNOWN, detail=detail)
+
+
+def _ocsp_source(
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    ocsp_ders: Sequence[bytes],
+    origins: Mapping[bytes, str],
+) -> str:
+    for der in ocsp_ders:
+        if der in origins and _answers(der, cert, issuer):
+            return f"OCSP {origins[der]}"
+    return "OCSP (given)"
+
+
+def _answers(der: bytes, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    # only the certID matters here, not the time: the response was already accepted
+    problem = ocsp_response_problem(der, certificate=cert, issuer=issuer, at=_EPOCH, tolerance=_EVER)
+    return problem is None
+
+
+def _crl_source(
+    cert: x509.Certificate, crls: Sequence[x509.CertificateRevocationList], origins: Mapping[bytes, str]
+) -> str:
+    def where(crl: x509.CertificateRevocationList) -> str:
+        return origins.get(crl.public_bytes(Encoding.DER), "(given)")
+
+    mine = sorted((c for c in crls if c.issuer == cert.issuer), key=lambda c: c.last_update_utc, reverse=True)
+    bases = [c for c in mine if not _is_delta(c)]
+    deltas = [c for c in mine if _is_delta(c)]
+    label = f"CRL {where(bases[0])}" if bases else "CRL (given)"
+    if deltas:
+        label += f" + delta CRL {where(deltas[0])}"
+    return label
+
+
+def _is_delta(crl: x509.CertificateRevocationList) -> bool:
+    try:
+        crl.extensions.get_extension_for_class(x509.DeltaCRLIndicator)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    return True
+
+
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_EVER = dt.timedelta(days=365 * 1000)
 
 
 def _legacy_policy() -> Any:
@@ -278,32 +468,6 @@ def _revoked_reason(who: str, exc: Any) -> str:
     except Exception:  # an unusual reason code: the date is enough
         why = ""
     return f"{who} is revoked ({when}{', reason: ' + why if why else ''})"
-
-
-def _crl_outcome(
-    verdict: _CrlVerdict, leaf: x509.Certificate, back: Callable[[Any], x509.Certificate]
-) -> EngineOutcome:
-    from pyhanko_certvalidator import errors as e
-
-    exc = verdict.error
-    cert = back(verdict.certificate)
-    path_certs = _path_certs(exc, back) if isinstance(exc, e.PathValidationError) else []
-    path = tuple(reversed(path_certs)) or (leaf,)
-    anchor = path_certs[0] if len(path_certs) > 1 else None
-    who = _who(cert, leaf)
-    if isinstance(exc, e.RevokedError):
-        return EngineOutcome(path, anchor, PathFailure.REVOKED, _revoked_reason(who, exc))
-    failures = getattr(exc, "failures", None)
-    if failures:  # (message, CRL) pairs
-        detail = "; ".join(_clean(str(f[0] if isinstance(f, tuple) else f)) for f in failures)
-    else:
-        detail = _clean(str(exc))
-    return EngineOutcome(
-        path,
-        anchor,
-        PathFailure.REVOCATION_UNKNOWN,
-        f"the revocation status of {who} is unknown: the CRL given for it cannot be used ({detail})",
-    )
 
 
 def _no_path_reason(

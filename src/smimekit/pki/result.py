@@ -8,7 +8,56 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-__all__ = ["PathFailure", "PathResult", "SignerTrust"]
+__all__ = [
+    "CertificateRevocation",
+    "PathFailure",
+    "PathResult",
+    "RevocationMode",
+    "RevocationStatus",
+    "SignerTrust",
+]
+
+
+class RevocationMode(enum.Enum):
+    """How revocation decides trust, per use.
+
+    HARD: every certificate of the path but the anchor needs a usable CRL or OCSP response saying it is
+    not revoked, else it is not trusted. SOFT: a revoked certificate is not trusted; one whose status is
+    unknown (nothing given or fetched) is trusted and the result says it could not be checked; data that
+    covers a certificate but cannot be used (stale, badly signed, from an unauthorised responder) is
+    refused in both modes (fail closed). OFF: nothing is checked, and the result says so.
+    """
+
+    HARD = "hard"
+    SOFT = "soft"
+    OFF = "off"
+
+
+class RevocationStatus(enum.Enum):
+    """The revocation status of one certificate of a path."""
+
+    GOOD = "good"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+    NOT_CHECKED = "not checked"
+
+
+@dataclass(frozen=True)
+class CertificateRevocation:
+    """What revocation checking found for one certificate of a path.
+
+    ``source`` says where the answer came from: ``"OCSP http://..."``, ``"CRL http://..."``, ``"CRL
+    (given)"``, ``"OCSP (given)"`` (with ``" + delta CRL ..."`` when a delta CRL was used); None when
+    nothing usable was found. ``reason`` (an RFC 5280 reason name such as ``"keyCompromise"``) and
+    ``revoked_at`` are set when revoked. ``detail`` says why the status is unknown, as a sentence.
+    """
+
+    certificate: x509.Certificate
+    status: RevocationStatus
+    source: str | None = None
+    reason: str | None = None
+    revoked_at: dt.datetime | None = None
+    detail: str | None = None
 
 
 class PathFailure(enum.Enum):
@@ -66,6 +115,22 @@ class PathResult:
     failure: PathFailure | None = None
     legacy: bool = False
     """The path was accepted only because legacy algorithms were allowed (SHA-1, keys under 2048 bits)."""
+    revocation: tuple[CertificateRevocation, ...] = ()
+    """The revocation status of each certificate of the path but the anchor, leaf first (empty when the
+    path could not be built that far)."""
+    revocation_mode: RevocationMode = RevocationMode.SOFT
+
+    @property
+    def leaf_revocation(self) -> CertificateRevocation | None:
+        """The revocation status of the certificate itself, when it was looked at."""
+        return self.revocation[0] if self.revocation else None
+
+    @property
+    def unchecked(self) -> tuple[CertificateRevocation, ...]:
+        """The certificates of the path whose revocation status could not be checked (or was not)."""
+        return tuple(
+            r for r in self.revocation if r.status in (RevocationStatus.UNKNOWN, RevocationStatus.NOT_CHECKED)
+        )
 
     def __post_init__(self) -> None:
         if self.trusted != (self.reason is None) or self.trusted != (self.failure is None):

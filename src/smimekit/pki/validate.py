@@ -2,7 +2,7 @@
 
 ``validate_path`` = RFC 5280 path validation to one of the given trust anchors at the given time
 (pyhanko-certvalidator, see :mod:`smimekit.pki._engine`), the trust anchor's own validity period, the
-offline CRLs handed in, rfc822Name constraints on SmtpUTF8Mailbox names (RFC 8398 §6), then the S/MIME
+CRLs and OCSP responses handed in (per :class:`RevocationMode`), rfc822Name constraints on SmtpUTF8Mailbox names (RFC 8398 §6), then the S/MIME
 profile of RFC 8550 (see :mod:`smimekit.pki.profile`): the emailProtection EKU on the certificate and its
 intermediate CAs, key usage for the purpose, and the address. The first failing check gives the reason.
 """
@@ -10,7 +10,7 @@ intermediate CAs, key usage for the purpose, and the address. The first failing 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from cryptography import x509
 
@@ -28,7 +28,7 @@ from smimekit.pki.profile import (
     require_certificate,
     validity_problem,
 )
-from smimekit.pki.result import PathFailure, PathResult, SignerTrust
+from smimekit.pki.result import CertificateRevocation, PathFailure, PathResult, RevocationMode, SignerTrust
 
 __all__ = ["SIGNING_TIME_TOLERANCE", "validate_path", "validate_signer"]
 
@@ -47,6 +47,9 @@ def validate_path(
     purpose: KeyPurpose = KeyPurpose.SIGNING,
     email: str | None = None,
     crls: Sequence[x509.CertificateRevocationList] = (),
+    ocsp_responses: Sequence[bytes] = (),
+    revocation: RevocationMode = RevocationMode.SOFT,
+    origins: Mapping[bytes, str] | None = None,
     require_revocation: bool = False,
     policies: PolicyRequirements = _DEFAULT_POLICIES,
     legacy_algorithms: bool = False,
@@ -55,10 +58,13 @@ def validate_path(
 
     ``anchors`` are the trust anchors (a root alone is enough; any certificate may be one);
     ``intermediates`` the other certificates available for building the path (those of the message).
-    ``crls`` are checked for every certificate of the path they cover (a covering CRL that cannot be
-    used, stale or badly signed, fails closed); with ``require_revocation`` every certificate but the
-    anchor must be covered by a usable one. Nothing is fetched: online revocation belongs to
-    ``smimekit.net``, which hands what it fetched to this function. ``policies`` are the RFC 5280
+    ``crls`` and ``ocsp_responses`` (DER OCSPResponse) are checked for every certificate of the path they
+    cover, as ``revocation`` says (:class:`RevocationMode`; ``require_revocation=True`` is HARD): a
+    revoked certificate is never trusted, data that covers a certificate but cannot be used (stale, badly
+    signed, from an unauthorised OCSP responder) fails closed, and under HARD every certificate but the
+    anchor must be covered by usable data. The result's ``revocation`` gives each certificate's status
+    and its source (``origins`` maps the DER of a CRL or response to the URL it came from). Nothing is
+    fetched: online revocation belongs to ``smimekit.net``, which hands what it fetched to this function. ``policies`` are the RFC 5280
     certificate policy inputs (default: any policy, none required). Never raises for an untrusted
     certificate; raises PkiError for arguments that cannot work (a naive datetime, a malformed address,
     something that is not a certificate). ``legacy_algorithms`` (off by default) accepts a path signed
@@ -73,8 +79,12 @@ def validate_path(
     if email is not None:
         check_email_argument(email)
     crl_list = _crls(crls)
+    ocsp_list = _ocsps(ocsp_responses)
     if not isinstance(require_revocation, bool):
         raise PkiError("require_revocation must be a bool")
+    if not isinstance(revocation, RevocationMode):
+        raise PkiError(f"revocation must be a RevocationMode, not {type(revocation).__name__}")
+    mode = RevocationMode.HARD if require_revocation else revocation
     if not isinstance(policies, PolicyRequirements):
         raise PkiError(f"policies must be a PolicyRequirements, not {type(policies).__name__}")
 
@@ -84,7 +94,9 @@ def validate_path(
         path: tuple[x509.Certificate, ...] = (certificate,),
         anchor: x509.Certificate | None = None,
     ) -> PathResult:
-        return PathResult(False, reason, path, anchor, at, failure)
+        return PathResult(False, reason, path, anchor, at, failure, revocation=status, revocation_mode=mode)
+
+    status: tuple[CertificateRevocation, ...] = ()
 
     if not anchor_list:
         return untrusted(
@@ -96,10 +108,13 @@ def validate_path(
         intermediates=intermediate_list,
         at=at,
         crls=crl_list,
-        require_revocation=require_revocation,
+        ocsp_responses=ocsp_list,
+        origins=origins,
+        mode=mode,
         policies=policies,
         legacy_algorithms=legacy_algorithms,
     )
+    status = outcome.revocation
     if outcome.failure is not None:
         return untrusted(outcome.failure, outcome.reason or "not trusted", outcome.path, outcome.anchor)
     path, anchor = outcome.path, outcome.anchor
@@ -128,7 +143,16 @@ def validate_path(
         problem = address_problem(certificate, email)
         if problem is not None:
             return untrusted(PathFailure.ADDRESS_MISMATCH, problem, path, anchor)
-    return PathResult(True, None, path, anchor, at, legacy=legacy_algorithms and _uses_legacy(path))
+    return PathResult(
+        True,
+        None,
+        path,
+        anchor,
+        at,
+        legacy=legacy_algorithms and _uses_legacy(path),
+        revocation=status,
+        revocation_mode=mode,
+    )
 
 
 def _uses_legacy(path: Sequence[x509.Certificate]) -> bool:
@@ -154,6 +178,9 @@ def validate_signer(
     now: dt.datetime,
     email: str | None = None,
     crls: Sequence[x509.CertificateRevocationList] = (),
+    ocsp_responses: Sequence[bytes] = (),
+    revocation: RevocationMode = RevocationMode.SOFT,
+    origins: Mapping[bytes, str] | None = None,
     require_revocation: bool = False,
     legacy_algorithms: bool = False,
 ) -> SignerTrust:
@@ -162,7 +189,8 @@ def validate_signer(
     The signing time is the signer's claim (the signingTime attribute): validation at that time is bounded
     by the validity of the certificate and its path (a time outside it fails), and a signing time later
     than ``now`` (beyond SIGNING_TIME_TOLERANCE of clock skew) is not believed. A revocation dated after
-    the signing time does not count against it. Raises PkiError for bad arguments, never for distrust.
+    the signing time does not count against it. ``crls``, ``ocsp_responses``, ``revocation`` and
+    ``origins`` are those of :func:`validate_path`. Raises PkiError for bad arguments, never for distrust.
     """
     require_aware("now", now)
     if signing_time is not None:
@@ -177,6 +205,9 @@ def validate_signer(
             purpose=KeyPurpose.SIGNING,
             email=email,
             crls=crls,
+            ocsp_responses=ocsp_responses,
+            revocation=revocation,
+            origins=origins,
             require_revocation=require_revocation,
             legacy_algorithms=legacy_algorithms,
         )
@@ -216,3 +247,16 @@ def _crls(values: object) -> tuple[x509.CertificateRevocationList, ...]:
     if isinstance(values, x509.CertificateRevocationList | str | bytes) or not isinstance(values, Iterable):
         raise PkiError(f"crls must be a sequence of CRLs, not {type(values).__name__}")
     return tuple(_crl(item) for item in values)
+
+
+def _ocsps(values: object) -> tuple[bytes, ...]:
+    if isinstance(values, bytes | bytearray | str) or not isinstance(values, Iterable):
+        raise PkiError(
+            f"ocsp_responses must be a sequence of DER OCSP responses, not {type(values).__name__}"
+        )
+    out = []
+    for item in values:
+        if not isinstance(item, bytes | bytearray | memoryview):
+            raise PkiError(f"every item of ocsp_responses must be bytes (DER), not {type(item).__name__}")
+        out.append(bytes(item))
+    return tuple(out)

@@ -28,6 +28,7 @@ __all__ = [
     "LayerReport",
     "OpenResult",
     "PathVerdict",
+    "RevocationVerdict",
     "SignatureReport",
     "TrustVerdict",
     "VerificationReport",
@@ -115,9 +116,38 @@ def _key_label(cert: x509.Certificate) -> str:
 
 
 @dataclass(frozen=True)
+class RevocationVerdict:
+    """The revocation status of one certificate of a path: ``status`` is ``"good"``, ``"revoked"``,
+    ``"unknown"`` or ``"not checked"``; ``source`` says where it came from (``"OCSP http://..."``,
+    ``"CRL http://..."``, ``"CRL (given)"``); ``reason`` and ``date`` are set when revoked; ``detail``
+    says why a status is unknown."""
+
+    subject: str
+    status: str
+    source: str | None = None
+    reason: str | None = None
+    date: dt.datetime | None = None
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "status": self.status,
+            "source": self.source,
+            "reason": self.reason,
+            "date": _time(self.date),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
 class PathVerdict:
     """Path validation at one point in time: ``path`` holds subjects from the signer up to the ``anchor``;
-    ``reason`` (empty when trusted) is a sentence and ``failure`` its kind (a ``pki.PathFailure`` value)."""
+    ``reason`` (empty when trusted) is a sentence and ``failure`` its kind (a ``pki.PathFailure`` value).
+
+    ``revocation_path`` holds the revocation status of each certificate of the path but the anchor, signer
+    first; ``revocation_mode`` is ``"hard"``, ``"soft"`` or ``"off"``.
+    """
 
     trusted: bool
     reason: str
@@ -127,6 +157,30 @@ class PathVerdict:
     failure: str | None = None
     legacy: bool = False
     """Trusted only because legacy algorithms (SHA-1, keys under 2048 bits) were allowed in the path."""
+    revocation_path: tuple[RevocationVerdict, ...] = ()
+    revocation_mode: str = "soft"
+
+    @property
+    def revocation(self) -> str:
+        """The signer certificate's revocation status: good, revoked, unknown or not checked."""
+        return self.revocation_path[0].status if self.revocation_path else "not checked"
+
+    @property
+    def revocation_source(self) -> str | None:
+        return self.revocation_path[0].source if self.revocation_path else None
+
+    @property
+    def revocation_reason(self) -> str | None:
+        return self.revocation_path[0].reason if self.revocation_path else None
+
+    @property
+    def revocation_date(self) -> dt.datetime | None:
+        return self.revocation_path[0].date if self.revocation_path else None
+
+    @property
+    def unchecked(self) -> tuple[RevocationVerdict, ...]:
+        """The certificates of the path whose revocation status could not be checked, or was not."""
+        return tuple(r for r in self.revocation_path if r.status in ("unknown", "not checked"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +191,12 @@ class PathVerdict:
             "anchor": self.anchor,
             "failure": self.failure,
             "legacy": self.legacy,
+            "revocation": self.revocation,
+            "revocation_source": self.revocation_source,
+            "revocation_reason": self.revocation_reason,
+            "revocation_date": _time(self.revocation_date),
+            "revocation_mode": self.revocation_mode,
+            "revocation_path": [r.to_dict() for r in self.revocation_path],
         }
 
 
@@ -144,7 +204,8 @@ class PathVerdict:
 class TrustVerdict:
     """Trust in a signer certificate: at the signing time (None when the signature carries none) and now.
 
-    ``reason`` is empty when ``trusted``.
+    ``reason`` is empty when ``trusted``. The ``revocation*`` properties are those of the verdict now (of
+    the one at the signing time when there is none now).
     """
 
     trusted: bool
@@ -157,10 +218,35 @@ class TrustVerdict:
         """A verdict of trust that needed legacy algorithms at the signing time or now."""
         return any(v is not None and v.trusted and v.legacy for v in (self.at_signing_time, self.now))
 
+    @property
+    def _current(self) -> PathVerdict | None:
+        return self.now if self.now is not None else self.at_signing_time
+
+    @property
+    def revocation(self) -> str:
+        """The signer certificate's revocation status: good, revoked, unknown or not checked."""
+        return self._current.revocation if self._current is not None else "not checked"
+
+    @property
+    def revocation_source(self) -> str | None:
+        return self._current.revocation_source if self._current is not None else None
+
+    @property
+    def revocation_reason(self) -> str | None:
+        return self._current.revocation_reason if self._current is not None else None
+
+    @property
+    def revocation_date(self) -> dt.datetime | None:
+        return self._current.revocation_date if self._current is not None else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "trusted": self.trusted,
             "reason": self.reason,
+            "revocation": self.revocation,
+            "revocation_source": self.revocation_source,
+            "revocation_reason": self.revocation_reason,
+            "revocation_date": _time(self.revocation_date),
             "at_signing_time": None if self.at_signing_time is None else self.at_signing_time.to_dict(),
             "now": None if self.now is None else self.now.to_dict(),
         }
@@ -196,6 +282,8 @@ class SignatureReport:
     line_endings_converted: bool = False
     diagnosis: str | None = None
     cms: SignerReport | None = field(default=None, repr=False, compare=False)
+    certificates: tuple[x509.Certificate, ...] = field(default=(), repr=False, compare=False)
+    """Every certificate the SignedData carried (for harvesting the chain into a store)."""
 
     @property
     def trusted(self) -> bool:

@@ -19,15 +19,18 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from smimekit import cms, mime
-from smimekit.errors import NotSmimeError, UsageError
+from smimekit.errors import NotSmimeError, SmimekitError, UsageError
 from smimekit.mime import Entity, Message
 from smimekit.mime.rfc2047 import parse_addresses
+from smimekit.pki.result import RevocationMode
+from smimekit.pki.revocation import RevocationData, RevocationFetcher
 from smimekit.smime import _mime
 from smimekit.smime._mime import CmsKind, require
 from smimekit.smime.diagnose import DIAGNOSIS_LIMIT, diagnose
 from smimekit.smime.report import (
     CertificateSummary,
     PathVerdict,
+    RevocationVerdict,
     SignatureReport,
     TrustVerdict,
     VerificationReport,
@@ -76,6 +79,9 @@ def verify(
     intermediates: Sequence[x509.Certificate] = (),
     crls: Sequence[x509.CertificateRevocationList] = (),
     legacy_algorithms: bool = False,
+    revocation: RevocationMode = RevocationMode.SOFT,
+    ocsp_responses: Sequence[bytes] = (),
+    fetcher: RevocationFetcher | None = None,
 ) -> VerificationReport:
     """Verify every S/MIME signature in ``message`` and report on each (see :class:`VerificationReport`).
 
@@ -97,6 +103,9 @@ def verify(
         intermediates=intermediates,
         crls=crls,
         legacy_algorithms=legacy_algorithms,
+        revocation=revocation,
+        ocsp_responses=ocsp_responses,
+        fetcher=fetcher,
     )
     return report
 
@@ -109,12 +118,24 @@ def verify_found(
     intermediates: Sequence[x509.Certificate],
     crls: Sequence[x509.CertificateRevocationList],
     legacy_algorithms: bool = False,
+    revocation: RevocationMode = RevocationMode.SOFT,
+    ocsp_responses: Sequence[bytes] = (),
+    fetcher: RevocationFetcher | None = None,
 ) -> tuple[VerificationReport, list[_Found]]:
     """:func:`verify`, also returning each signed entity found (for open())."""
     if not isinstance(message, Entity):
         raise UsageError("verify() takes a parsed Message (smimekit.mime.parse)")
     if not isinstance(now, dt.datetime) or now.tzinfo is None:
         raise UsageError("now must be a timezone-aware datetime")
+    if not isinstance(revocation, RevocationMode):
+        raise UsageError(f"revocation must be a RevocationMode, not {type(revocation).__name__}")
+    if fetcher is not None and not isinstance(fetcher, RevocationFetcher):
+        raise UsageError("fetcher must have a fetch(path, *, now) method (smimekit.pki.RevocationFetcher)")
+    if isinstance(ocsp_responses, bytes | bytearray | str) or not all(
+        isinstance(r, bytes | bytearray | memoryview) for r in ocsp_responses
+    ):
+        raise UsageError("ocsp_responses must be a sequence of DER OCSP responses (bytes)")
+    revinfo = _Revinfo(revocation, tuple(bytes(r) for r in ocsp_responses), fetcher)
     paths = _mime.part_paths(message)
     notes: list[str] = []
     found: list[_Found] = []
@@ -135,13 +156,20 @@ def verify_found(
         extra = (*intermediates, *item.report.certificates)
         for signer in item.report.signers:
             trust = _trust(
-                signer, anchors=anchors, intermediates=extra, now=now, crls=crls, legacy=legacy_algorithms
+                signer,
+                anchors=anchors,
+                intermediates=extra,
+                now=now,
+                crls=crls,
+                legacy=legacy_algorithms,
+                revinfo=revinfo,
             )
+            who = _subject(signer.certificate) if signer.certificate else "a signer"
             if trust.legacy:
-                who = _subject(signer.certificate) if signer.certificate else "a signer"
                 notes.append(
                     f"the certificate path of {who} was accepted only because legacy algorithms were allowed"
                 )
+            notes += _revocation_notes(trust, who)
             signatures.append(_signature(item, signer, trust, senders))
     if not senders:
         notes.append("the message has no From address to compare the signers with")
@@ -316,6 +344,7 @@ def _signature(
         line_endings_converted=item.converted,
         diagnosis=None if signer.intact else item.diagnosis,
         cms=signer,
+        certificates=tuple(item.report.certificates) if item.report is not None else (),
     )
 
 
@@ -340,6 +369,15 @@ def _unsigned(root: Entity, paths: dict[int, str], found: list[_Found]) -> tuple
     return _mime.sort_paths(out)
 
 
+@dataclass(frozen=True)
+class _Revinfo:
+    """How revocation is checked for every signer of a message."""
+
+    mode: RevocationMode
+    ocsp_responses: tuple[bytes, ...]
+    fetcher: RevocationFetcher | None
+
+
 def _trust(
     signer: cms.SignerReport,
     *,
@@ -348,6 +386,7 @@ def _trust(
     now: dt.datetime,
     crls: Sequence[x509.CertificateRevocationList],
     legacy: bool = False,
+    revinfo: _Revinfo = _Revinfo(RevocationMode.SOFT, (), None),
 ) -> TrustVerdict:
     cert = signer.certificate
     if cert is None:
@@ -356,21 +395,38 @@ def _trust(
         return TrustVerdict(False, NO_ANCHORS)
     from smimekit import pki
 
-    result = pki.validate_signer(
-        cert,
-        anchors=anchors,
-        intermediates=intermediates,
-        signing_time=signer.signing_time,
-        now=now,
-        crls=crls,
-        legacy_algorithms=legacy,
-    )
-    at_signing = _path(result.at_signing_time) if result.at_signing_time is not None else None
+    def validate(data: RevocationData, mode: RevocationMode) -> pki.SignerTrust:
+        return pki.validate_signer(
+            cert,
+            anchors=anchors,
+            intermediates=intermediates,
+            signing_time=signer.signing_time,
+            now=now,
+            crls=(*crls, *data.crls),
+            ocsp_responses=(*revinfo.ocsp_responses, *data.ocsp_responses),
+            origins=data.origins,
+            revocation=mode,
+            legacy_algorithms=legacy,
+        )
+
+    data = RevocationData()
+    if revinfo.fetcher is not None and revinfo.mode is not RevocationMode.OFF:
+        # Validation stays pure: find the path without revocation, fetch for it, validate with the data.
+        probe = validate(data, RevocationMode.OFF)
+        paths = [r.path for r in (probe.now, probe.at_signing_time) if r is not None and r.anchor is not None]
+        if paths:
+            try:
+                data = revinfo.fetcher.fetch(paths[0], now=now)
+            except SmimekitError as exc:  # a fetcher should not raise; its failure leaves the status unknown
+                data = RevocationData(problems=(str(exc),))
+    result = validate(data, revinfo.mode)
+    at_signing = _path(result.at_signing_time, data) if result.at_signing_time is not None else None
     reason = "" if result.trusted else (result.reason or "the signer's certificate is not trusted")
-    return TrustVerdict(result.trusted, reason, at_signing, _path(result.now))
+    return TrustVerdict(result.trusted, reason, at_signing, _path(result.now, data))
 
 
-def _path(result: pki.PathResult) -> PathVerdict:
+def _path(result: pki.PathResult, data: RevocationData | None = None) -> PathVerdict:
+    problems = data.problems if data is not None else ()
     return PathVerdict(
         trusted=result.trusted,
         reason=result.reason or "",
@@ -379,7 +435,37 @@ def _path(result: pki.PathResult) -> PathVerdict:
         anchor=None if result.anchor is None else _subject(result.anchor),
         failure=None if result.failure is None else result.failure.value,
         legacy=result.legacy,
+        revocation_path=tuple(_revocation(r, problems) for r in result.revocation),
+        revocation_mode=result.revocation_mode.value,
     )
+
+
+def _revocation(found: pki.CertificateRevocation, problems: tuple[str, ...]) -> RevocationVerdict:
+    detail = found.detail
+    if found.status.value == "unknown" and problems:  # what the fetcher could not get, for this path
+        detail = f"{detail or 'no usable data'} ({'; '.join(problems)})"
+    return RevocationVerdict(
+        subject=_subject(found.certificate),
+        status=found.status.value,
+        source=found.source,
+        reason=found.reason,
+        date=found.revoked_at,
+        detail=detail,
+    )
+
+
+def _revocation_notes(trust: TrustVerdict, who: str) -> list[str]:
+    """Notes for a trusted signer whose revocation status could not be checked, or was not."""
+    verdict = trust.now if trust.now is not None else trust.at_signing_time
+    if not trust.trusted or verdict is None or not verdict.unchecked:
+        return []
+    if verdict.revocation_mode == "off":
+        return [f"the revocation status of {who} was not checked (revocation checking is off)"]
+    out = []
+    for item in verdict.unchecked:
+        whose = who if item.subject == verdict.path[0] else f"the CA certificate {item.subject}"
+        out.append(f"the revocation status of {whose} could not be checked: {item.detail or 'no data'}")
+    return out
 
 
 def _subject(cert: x509.Certificate) -> str:

@@ -1,0 +1,158 @@
+"""Revocation data handed to path validation, and the pure checks of an OCSP response. Nothing is fetched.
+
+``validate_path`` takes CRLs and OCSP responses as data; pyhanko-certvalidator checks them (CRL signature,
+scope and freshness with delta CRLs; the OCSP response's signature, the responder's authorisation — the
+issuing CA itself, or a responder certificate issued by that CA with id-kp-OCSPSigning, trusted for that
+CA only (RFC 6960 §4.2.2.2) — the certID and thisUpdate/nextUpdate). What it cannot know is checked here:
+that a response answers the request that was sent (status, certID, nonce) and is not from the future.
+
+Fetching belongs to ``smimekit.net``: it implements :class:`RevocationFetcher` and hands back
+:class:`RevocationData`; the caller validates once to find the path, fetches for it, validates again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import OCSPExtensionOID
+
+__all__ = [
+    "OCSP_TIME_TOLERANCE",
+    "RevocationData",
+    "RevocationFetcher",
+    "ocsp_response_problem",
+    "reason_name",
+]
+
+#: Clock skew allowed between a CRL issuer or OCSP responder and us, on thisUpdate and nextUpdate.
+OCSP_TIME_TOLERANCE = dt.timedelta(minutes=5)
+
+_REASON_NAMES = {
+    "unspecified": "unspecified",
+    "key_compromise": "keyCompromise",
+    "ca_compromise": "cACompromise",
+    "affiliation_changed": "affiliationChanged",
+    "superseded": "superseded",
+    "cessation_of_operation": "cessationOfOperation",
+    "certificate_hold": "certificateHold",
+    "remove_from_crl": "removeFromCRL",
+    "privilege_withdrawn": "privilegeWithdrawn",
+    "aa_compromise": "aACompromise",
+}
+
+
+def reason_name(value: str | None) -> str:
+    """The RFC 5280 name (``keyCompromise``) of a reason as asn1crypto or cryptography names it."""
+    if not value:
+        return "unspecified"
+    return _REASON_NAMES.get(value, value)
+
+
+@dataclass(frozen=True)
+class RevocationData:
+    """CRLs and OCSP responses for a path, and where they came from.
+
+    ``origins`` maps the DER of a CRL or of an OCSP response to its URL, so that results can say
+    ``"CRL http://..."``; ``problems`` are sentences about what could not be fetched (shown when a status
+    stays unknown).
+    """
+
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    ocsp_responses: tuple[bytes, ...] = ()
+    origins: Mapping[bytes, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class RevocationFetcher(Protocol):
+    """Gets revocation data for a certificate path (leaf first, anchor last) at ``now``.
+
+    Must not raise for what it cannot fetch: such failures go into ``RevocationData.problems``.
+    """
+
+    def fetch(self, path: Sequence[x509.Certificate], *, now: dt.datetime) -> RevocationData: ...
+
+
+def ocsp_response_problem(
+    der: bytes,
+    *,
+    certificate: x509.Certificate,
+    issuer: x509.Certificate,
+    at: dt.datetime,
+    nonce: bytes | None = None,
+    tolerance: dt.timedelta = OCSP_TIME_TOLERANCE,
+) -> str | None:
+    """Why the OCSP response ``der`` does not answer a request for ``certificate`` (issued by ``issuer``)
+    made at ``at`` with ``nonce``; None when it does.
+
+    Checks the response status, that exactly one SingleResponse has the certificate's certID (serial,
+    issuer name hash and issuer key hash), that thisUpdate is not after ``at`` and nextUpdate not before
+    it (beyond ``tolerance``), and, when a nonce was sent, that the response echoes it. The signature and
+    the responder's authority are checked by ``validate_path``. Never raises for bad data.
+    """
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+    except ValueError as exc:
+        return f"the OCSP response cannot be read ({exc})"
+    if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return f"the OCSP responder answered {response.response_status.name.lower().replace('_', ' ')}"
+    try:
+        singles = list(response.responses)
+    except ValueError as exc:
+        return f"the OCSP response cannot be read ({exc})"
+    matching = [s for s in singles if _matches(s, certificate, issuer)]
+    if not matching:
+        return "the OCSP response is not about this certificate"
+    single = matching[0]
+    this_update = single.this_update_utc
+    next_update = single.next_update_utc
+    if this_update > at + tolerance:
+        return f"the OCSP response is dated in the future ({this_update:%Y-%m-%d %H:%M:%S} UTC)"
+    if next_update is not None and next_update < at - tolerance:
+        return f"the OCSP response is out of date (its nextUpdate is {next_update:%Y-%m-%d %H:%M:%S} UTC)"
+    if nonce is not None:
+        try:
+            echoed = response.extensions.get_extension_for_oid(OCSPExtensionOID.NONCE).value
+        except x509.ExtensionNotFound:
+            return "the OCSP response does not echo the nonce that was sent"
+        except ValueError as exc:
+            return f"the OCSP response's extensions cannot be read ({exc})"
+        if not isinstance(echoed, x509.OCSPNonce) or echoed.nonce != nonce:
+            return "the OCSP response's nonce differs from the one sent (a replayed response?)"
+    return None
+
+
+def _matches(
+    single: ocsp.OCSPSingleResponse, certificate: x509.Certificate, issuer: x509.Certificate
+) -> bool:
+    if single.serial_number != certificate.serial_number:
+        return False
+    algorithm = single.hash_algorithm
+    if not isinstance(algorithm, hashes.SHA1 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
+        return False
+    name_hash = _digest(algorithm, certificate.issuer.public_bytes())
+    key_bits = _subject_public_key_bits(issuer)
+    return single.issuer_name_hash == name_hash and single.issuer_key_hash == _digest(algorithm, key_bits)
+
+
+def _digest(algorithm: hashes.HashAlgorithm, data: bytes) -> bytes:
+    h = hashes.Hash(algorithm)
+    h.update(data)
+    return h.finalize()
+
+
+def _subject_public_key_bits(cert: x509.Certificate) -> bytes:
+    """The BIT STRING contents of subjectPublicKey (what an OCSP issuerKeyHash digests)."""
+    from asn1crypto import keys
+
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    info = keys.PublicKeyInfo.load(spki)
+    return bytes(info["public_key"].contents[1:])  # drop the unused-bits octet

@@ -119,6 +119,8 @@ def f(tmp_path_factory: pytest.TempPathFactory) -> Files:
 def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(_secrets.PASSWORD_ENV, raising=False)
+    # no store: these tests give keys and anchors as files (tests/cli/test_store_cli.py covers the store)
+    monkeypatch.setenv("SMIMEKIT_STORE", str(tmp_path / "no-store.sqlite3"))
     yield
 
 
@@ -146,7 +148,7 @@ def signed(f: Files, msg: str, *extra: str, who: str = "alice") -> str:
 
 
 def encrypted(f: Files, msg: str, *extra: str, to: str = "bob") -> str:
-    run(["encrypt", "--to", f(f"{to}.crt"), *extra, msg, "-o", "enc.eml"])
+    run(["encrypt", "--to", f(f"{to}.crt"), "--trust", f("ca.pem"), *extra, msg, "-o", "enc.eml"])
     return "enc.eml"
 
 
@@ -156,11 +158,70 @@ def encrypted(f: Files, msg: str, *extra: str, to: str = "bob") -> str:
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("sign", ["--cert", "--key", "--p12", "--chain", "--opaque", "--digest", "--password-file", "-o,"]),
-        ("verify", ["--trust", "--at", "--json", "--chain", "ISO-8601", "FILE_OR_DIR"]),
-        ("encrypt", ["--to", "--cipher", "--key-transport", "--cert", *CIPHERS, "rsa-oaep", "rsa-pkcs1v15"]),
+        (
+            "sign",
+            [
+                "--from",
+                "--cert",
+                "--key",
+                "--p12",
+                "--chain",
+                "--opaque",
+                "--digest",
+                "--password-file",
+                "-o,",
+            ],
+        ),
+        (
+            "verify",
+            [
+                "--trust",
+                "--at",
+                "--json",
+                "--chain",
+                "ISO-8601",
+                "FILE_OR_DIR",
+                "--crl",
+                "--revocation",
+                "--no-harvest",
+            ],
+        ),
+        (
+            "encrypt",
+            [
+                "--to",
+                "--cipher",
+                "--key-transport",
+                "--cert",
+                *CIPHERS,
+                "rsa-oaep",
+                "rsa-pkcs1v15",
+                "--trust",
+                "--allow-untrusted",
+                "--crl",
+                "--revocation",
+                "--ldap",
+                "--ldap-base",
+                "--json",
+            ],
+        ),
         ("decrypt", ["--cert", "--key", "--p12", "--legacy", "--password-file", "SMIMEKIT_PASSWORD"]),
-        ("open", ["--cert", "--key", "--p12", "--trust", "--at", "--json", "--legacy", "-o,"]),
+        (
+            "open",
+            [
+                "--cert",
+                "--key",
+                "--p12",
+                "--trust",
+                "--at",
+                "--json",
+                "--legacy",
+                "-o,",
+                "--crl",
+                "--revocation",
+                "--no-harvest",
+            ],
+        ),
     ],
 )
 def test_help_names_the_contract(command: str, options: list[str]) -> None:
@@ -326,7 +387,7 @@ def test_verify_trust_forms(f: Files, msg: str, tmp_path: Path) -> None:
     (anchors / "root.der").unlink()
     assert "the directory holds no certificate" in fails(["verify", "--trust", str(anchors), path])
     assert f("garbage.bin") in fails(["verify", "--trust", f("garbage.bin"), path])
-    assert "give the trust anchors with --trust" in fails(["verify", path])
+    assert "no trust anchor is known" in fails(["verify", path])
     assert "cannot read trust anchor file" in fails(["verify", "--trust", "missing.pem", path])
 
 
@@ -398,7 +459,7 @@ def test_encrypt_key_agreement_several_recipients_and_sender(f: Files, msg: str)
 
 
 def test_decrypt_with_the_wrong_key_exits_1(f: Files, msg: str) -> None:
-    path = encrypted(f, msg)
+    path = encrypted(f, msg, "--cipher", "aes256-gcm")  # authenticated: tampering is always caught
     assert fails(["decrypt", "--key", f("alice.key"), path], code=1) == f"smimekit: error: {FIXED}"
     line = fails(["decrypt", "--cert", f("mallory.crt"), "--key", f("mallory.key"), path], code=1)
     assert "the message is not encrypted for the certificate" in line
@@ -415,13 +476,16 @@ def test_decrypt_with_the_wrong_key_exits_1(f: Files, msg: str) -> None:
 
 
 def test_encrypt_and_decrypt_errors(f: Files, msg: str) -> None:
-    assert "give at least one recipient certificate with --to" in fails(["encrypt", msg])
-    assert "addresses are not looked up yet" in fails(["encrypt", "--to", "bob@example.org", msg])
-    assert "cannot encrypt to " + f("old.crt") in fails(["encrypt", "--to", f("old.crt"), msg])
-    assert "cannot encrypt to " + f("erin.crt") in fails(["encrypt", "--to", f("erin.crt"), msg])
+    trust = ["--trust", f("ca.pem")]
+    assert "give at least one recipient with --to ADDR or --to CERT" in fails(["encrypt", msg])
+    assert "no certificate store to look the address up in" in fails(
+        ["encrypt", "--to", "bob@example.org", msg]
+    )
+    assert "cannot encrypt to " + f("old.crt") in fails(["encrypt", "--to", f("old.crt"), *trust, msg])
+    assert "cannot encrypt to " + f("erin.crt") in fails(["encrypt", "--to", f("erin.crt"), *trust, msg])
     assert "'des3' is not one of" in fails(["encrypt", "--to", f("bob.crt"), "--cipher", "des3", msg])
     assert fails(["decrypt", "--key", f("bob.key"), msg]) == "smimekit: error: the message is not encrypted"
-    assert "give your key with --key (and --cert), or with --p12" in fails(["decrypt", msg])
+    assert "no certificate store at " in fails(["decrypt", msg])
     assert "Ed25519 keys cannot decrypt (RSA, EC, X25519 and X448 keys can)" in fails(
         ["decrypt", "--key", f("erin.key"), encrypted(f, msg)]
     )
@@ -460,7 +524,7 @@ def test_unencrypted_der_key(f: Files, msg: str) -> None:
 
 
 def test_prompt_only_on_a_terminal(f: Files, msg: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_secrets, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(_secrets, "stdin_is_tty", lambda: True)
     args = ["sign", "--cert", f("alice.crt"), "--key", f("alice-enc.key"), msg, "-o", "s.eml"]
     result = run(args, input=f"{PASSWORD}\n")
     assert "Password for" in result.stderr and PASSWORD not in result.output
@@ -476,7 +540,20 @@ def test_p12_for_sign_decrypt_and_open(f: Files, msg: str) -> None:
     run(["sign", "--p12", f("alice.p12"), *pw, msg, "-o", "s.eml"])
     run(["verify", "--trust", f("ca.pem"), "s.eml"])
     run(["sign", "--p12", f("alice-open.p12"), msg, "-o", "s2.eml"])
-    run(["encrypt", "--to", f("alice.crt"), "s.eml", "-o", "e.eml"])
+    run(
+        [
+            "encrypt",
+            "--to",
+            f("alice.crt"),
+            "--trust",
+            f("ca.pem"),
+            "--cipher",
+            "aes256-gcm",
+            "s.eml",
+            "-o",
+            "e.eml",
+        ]
+    )
     out = run(["decrypt", "--p12", f("alice.p12"), *pw, "e.eml"]).stdout_bytes
     assert b"multipart/signed" in out
     result = run(["open", "--p12", f("alice.p12"), *pw, "--trust", f("ca.pem"), "e.eml"])
@@ -494,7 +571,20 @@ def test_p12_for_sign_decrypt_and_open(f: Files, msg: str) -> None:
 
 
 def test_open_sign_then_encrypt(f: Files, msg: str) -> None:
-    run(["encrypt", "--to", f("bob.crt"), signed(f, msg), "-o", "sealed.eml"])
+    run(
+        [
+            "encrypt",
+            "--to",
+            f("bob.crt"),
+            "--trust",
+            f("ca.pem"),
+            "--cipher",
+            "aes256-gcm",
+            signed(f, msg),
+            "-o",
+            "sealed.eml",
+        ]
+    )
     keys = ["--cert", f("bob.crt"), "--key", f("bob.key")]
     result = run(["open", *keys, "--trust", f("ca.pem"), "sealed.eml", "-o", "inner.eml"])
     out = result.stdout
@@ -543,7 +633,9 @@ def test_stdin_and_stdout(f: Files) -> None:
     ).stdout_bytes
     assert b"multipart/signed" in signed_out
     run(["verify", "--trust", f("ca.pem"), "-"], input=signed_out)
-    enc = run(["encrypt", "--to", f("bob.crt"), "-", "-o", "-"], input=signed_out).stdout_bytes
+    enc = run(
+        ["encrypt", "--to", f("bob.crt"), "--trust", f("ca.pem"), "-", "-o", "-"], input=signed_out
+    ).stdout_bytes
     dec = run(["decrypt", "--cert", f("bob.crt"), "--key", f("bob.key"), "-"], input=enc).stdout_bytes
     assert b"Content-Type: multipart/signed" in dec
     run(["verify", "--trust", f("ca.pem"), "-"], input=dec)
@@ -564,7 +656,7 @@ def test_progress_on_a_terminal_only(f: Files, msg: str, monkeypatch: pytest.Mon
     monkeypatch.setattr(smime_cmds, "PROGRESS_MIN_SIZE", 0)
     run(["sign", "--cert", f("alice.crt"), "--key", f("alice.key"), msg, "-o", "s.eml"])
     run(["verify", "--trust", f("ca.pem"), "s.eml"])
-    run(["encrypt", "--to", f("bob.crt"), "s.eml", "-o", "e.eml"])
+    run(["encrypt", "--to", f("bob.crt"), "--trust", f("ca.pem"), "s.eml", "-o", "e.eml"])
     run(["open", "--key", f("bob.key"), "--trust", f("ca.pem"), "e.eml"])
     assert "cannot read missing.eml" in fails(["verify", "--trust", f("ca.pem"), "missing.eml"])
 
@@ -591,7 +683,7 @@ def test_hostile_input_never_gives_a_traceback(f: Files, content: bytes) -> None
         ["decrypt", "--cert", f("bob.crt"), "--key", f("bob.key"), "x.eml"],
         ["open", "--cert", f("bob.crt"), "--key", f("bob.key"), "--trust", f("ca.pem"), "x.eml"],
         ["sign", "--cert", f("alice.crt"), "--key", f("alice.key"), "x.eml", "-o", "out.eml"],
-        ["encrypt", "--to", f("bob.crt"), "x.eml", "-o", "out.eml"],
+        ["encrypt", "--to", f("bob.crt"), "--trust", f("ca.pem"), "x.eml", "-o", "out.eml"],
     ):
         result = CliRunner().invoke(cli, args, catch_exceptions=False)
         assert result.exit_code in (0, 1, 2), (args, result.output)

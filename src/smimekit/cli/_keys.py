@@ -5,6 +5,7 @@ objects (with :mod:`smimekit.keys` doing the parsing). Every error names the fil
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,9 +22,11 @@ from ._secrets import PasswordSource, password_file_option, unlock
 __all__ = [
     "KeyPair",
     "cert_file_option",
+    "is_address",
     "key_options",
     "key_pairs",
     "read_certificates",
+    "read_crls",
     "read_trust_anchors",
     "recipient_certificate",
     "signing_pair",
@@ -34,6 +37,9 @@ _FILE = click.Path(dir_okay=False, allow_dash=True)
 #: A trust directory holding more files than this is refused rather than read (a wrong directory).
 MAX_TRUST_FILES = 10_000
 MAX_TRUST_FILE_SIZE = 16 << 20
+#: A CRL file holding more CRLs than this is refused rather than read.
+MAX_CRLS_PER_FILE = 1000
+_PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----\s.*?-----END X509 CRL-----", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -153,15 +159,60 @@ def signing_pair(pairs: Sequence[KeyPair]) -> KeyPair:
     return pairs[0]
 
 
+def is_address(value: str) -> bool:
+    """True when a ``--to``/``--from`` value names an e-mail address rather than a file: it holds an
+    ``@``, no ``/``, and no file of that name exists."""
+    return value != STDIO and "@" in value and "/" not in value and not os.path.exists(value)
+
+
 def recipient_certificate(value: str) -> x509.Certificate:
-    """The recipient certificate named by ``--to``: the first certificate of the file (the others are
-    taken as its chain). Addresses will be looked up in the certificate store once there is one."""
-    if value != STDIO and not os.path.exists(value) and "@" in value and "/" not in value:
-        raise UsageError(
-            f"cannot read certificate file {value}: no such file (to encrypt to an address, give the "
-            "file of its certificate: addresses are not looked up yet)"
-        )
+    """The recipient certificate in the file ``value``: its first certificate (the others are taken as
+    its chain)."""
     return read_certificates(value, what="recipient certificate")[0]
+
+
+def read_crls(path: str) -> list[x509.CertificateRevocationList]:
+    """The CRLs in the file at ``path``: PEM (any number of ``X509 CRL`` blocks) or DER (one or more
+    CRLs one after the other). Raises UsageError naming the file when it holds none or a broken one."""
+    data = read_bytes(path, what="CRL file")
+    blobs = _PEM_CRL.findall(data) if b"-----BEGIN" in data else _der_elements(data, path)
+    if not blobs:
+        raise UsageError(f"{_name(path)}: no CRL found (expected PEM 'X509 CRL' blocks or DER)")
+    if len(blobs) > MAX_CRLS_PER_FILE:
+        raise UsageError(f"{_name(path)}: more than {MAX_CRLS_PER_FILE} CRLs in one file")
+    out = []
+    for n, blob in enumerate(blobs, 1):
+        try:
+            crl = x509.load_pem_x509_crl(blob) if blob.startswith(b"-----") else x509.load_der_x509_crl(blob)
+        except ValueError as exc:
+            raise UsageError(f"{_name(path)}: CRL {n} cannot be read: {exc}") from None
+        out.append(crl)
+    return out
+
+
+def _der_elements(data: bytes, path: str) -> list[bytes]:
+    """``data`` cut into its top-level DER elements (definite lengths only, as DER has them)."""
+    out, pos = [], 0
+    while pos < len(data):
+        if data[pos] != 0x30 or pos + 2 > len(data):
+            raise UsageError(f"{_name(path)}: not a CRL (neither PEM nor DER) at byte {pos}")
+        first, head = data[pos + 1], 2
+        if first < 0x80:
+            length = first
+        else:
+            count = first & 0x7F
+            if count == 0 or count > 4 or pos + 2 + count > len(data):
+                raise UsageError(f"{_name(path)}: not a CRL (a bad DER length) at byte {pos}")
+            length = int.from_bytes(data[pos + 2 : pos + 2 + count], "big")
+            head += count
+        end = pos + head + length
+        if end > len(data):
+            raise UsageError(f"{_name(path)}: the CRL at byte {pos} is truncated")
+        out.append(data[pos:end])
+        pos = end
+        if len(out) > MAX_CRLS_PER_FILE:
+            break
+    return out
 
 
 def read_trust_anchors(paths: Iterable[str]) -> list[x509.Certificate]:

@@ -1,9 +1,14 @@
-"""MIME commands: ``compose``, ``inspect`` and ``extract``."""
+"""MIME commands: ``compose``, ``inspect`` and ``extract``.
+
+``smimekit send`` composes with the same body options (:func:`body_options`, :func:`body_text`,
+:func:`attachments`). This module loads no crypto: ``inspect`` stays quick.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -13,10 +18,10 @@ from ..mime import Entity, Message
 from ..mime.build import Attachment
 from ..mime.build import compose as compose_message
 from . import _files
-from ._common import STDIO, atomic_output, open_message, read_bytes, read_text, reason
+from ._common import STDIO, F, atomic_output, open_message, read_bytes, read_text, reason
 from ._render import describe, make_console, numbered, render_tree, safe_text, to_json
 
-__all__ = ["compose", "extract", "inspect"]
+__all__ = ["attachments", "body_options", "body_text", "compose", "extract", "inspect"]
 
 _FILE = click.Path(dir_okay=False, allow_dash=True)
 
@@ -24,8 +29,11 @@ _FILE = click.Path(dir_okay=False, allow_dash=True)
 # ---------------------------------------------------------------------------------------------- compose
 
 
-def _attachments(paths: tuple[str, ...], *, inline: bool) -> list[Attachment]:
-    """The files as attachments, named after their base names (``-``: stdin, named ``stdin``)."""
+def attachments(paths: Sequence[str], *, inline: bool) -> list[Attachment]:
+    """The files as attachments, named after their base names (``-``: stdin, named ``stdin``).
+
+    Raises UsageError when a file cannot be read.
+    """
     out = []
     for path in paths:
         data = read_bytes(path, what="inline file" if inline else "attachment")
@@ -37,6 +45,29 @@ def _attachments(paths: tuple[str, ...], *, inline: bool) -> list[Attachment]:
     return out
 
 
+def body_options(command: F) -> F:
+    """--text, --text-file and --attach: the body and the files of a message being composed (read them
+    with :func:`body_text` and :func:`attachments`)."""
+    command = click.option(
+        "--attach", metavar="FILE", type=_FILE, multiple=True, help="Attach a file (repeat for more)."
+    )(command)
+    command = click.option(
+        "--text-file", metavar="FILE", type=_FILE, help="Read the plain-text body from a UTF-8 file."
+    )(command)
+    return click.option("--text", metavar="TEXT", help="The plain-text body.")(command)
+
+
+def body_text(text: str | None, text_file: str | None) -> str:
+    """The body given by exactly one of --text or --text-file (``-``: stdin).
+
+    Raises click.UsageError when neither or both are given, UsageError when the file cannot be read or is
+    not UTF-8.
+    """
+    if (text is None) == (text_file is None):
+        raise click.UsageError("give the body with exactly one of --text or --text-file")
+    return text if text is not None else read_text(text_file or STDIO, what="text file")
+
+
 @click.command()
 @click.option(
     "--from", "from_", metavar="ADDR", required=True, help="The sender, e.g. 'Alice <alice@example.com>'."
@@ -44,12 +75,10 @@ def _attachments(paths: tuple[str, ...], *, inline: bool) -> list[Attachment]:
 @click.option("--to", metavar="ADDR", multiple=True, required=True, help="A recipient (repeat for more).")
 @click.option("--cc", metavar="ADDR", multiple=True, help="A copy recipient (repeat for more).")
 @click.option("--subject", metavar="TEXT", required=True, help="The subject (any language).")
-@click.option("--text", metavar="TEXT", help="The plain-text body.")
-@click.option("--text-file", metavar="FILE", type=_FILE, help="Read the plain-text body from a UTF-8 file.")
+@body_options
 @click.option(
     "--html-file", metavar="FILE", type=_FILE, help="Add an HTML alternative read from a UTF-8 file."
 )
-@click.option("--attach", metavar="FILE", type=_FILE, multiple=True, help="Attach a file (repeat for more).")
 @click.option(
     "--inline",
     metavar="FILE",
@@ -91,9 +120,7 @@ def compose(
     can, with the images from --inline. Non-ASCII names, subjects and file names are encoded as the
     standards require; the Date and Message-ID are set for you.
     """
-    if (text is None) == (text_file is None):
-        raise click.UsageError("give the body with exactly one of --text or --text-file")
-    body = text if text is not None else read_text(text_file or STDIO, what="text file")
+    body = body_text(text, text_file)
     html = read_text(html_file, what="HTML file") if html_file is not None else None
     msg = compose_message(
         from_=from_,
@@ -102,8 +129,8 @@ def compose(
         subject=subject,
         text=body,
         html=html,
-        attachments=tuple(_attachments(attach, inline=False)),
-        inline=tuple(_attachments(inline, inline=True)),
+        attachments=tuple(attachments(attach, inline=False)),
+        inline=tuple(attachments(inline, inline=True)),
         charset=charset,
     )
     with atomic_output(output) as out:

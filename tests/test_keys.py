@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from smimekit import keys
@@ -274,6 +275,67 @@ def test_a_certificate_is_not_a_private_key(people: dict[str, Identity]) -> None
 def test_key_matches_certificate(people: dict[str, Identity]) -> None:
     assert key_matches_certificate(people["p256"].key, people["p256"].cert)
     assert not key_matches_certificate(people["p256"].key, people["rsa2048"].cert)
+
+
+def _damaged_rsa_der(ident: Identity, **fields: int) -> bytes:
+    """``ident``'s RSA key as PKCS#1 DER with some of its private fields XORed with 2 (as by a fault or a
+    damaged file): the modulus and the public exponent, so the certificate still matches, are intact."""
+    from asn1crypto import keys as asn1_keys
+
+    der = ident.key.private_bytes(DER, TRADITIONAL, serialization.NoEncryption())
+    parsed = asn1_keys.RSAPrivateKey.load(der)
+    for name, mask in fields.items():
+        parsed[name] = parsed[name].native ^ mask
+    return bytes(parsed.dump(force=True))
+
+
+# A damaged CRT value or prime alone: OpenSSL checks each RSA-CRT result and recomputes it with d, so the
+# key still signs and decrypts right. With d damaged too, nothing right can come out of the key.
+DAMAGES = [
+    ({"exponent1": 2}, True),
+    ({"coefficient": 2}, True),
+    ({"prime1": 2}, True),
+    ({"private_exponent": 2}, True),
+    ({"private_exponent": 2, "exponent1": 2}, False),
+    ({"private_exponent": 2, "coefficient": 2}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("damage", "usable"),
+    DAMAGES,
+    ids=lambda v: "+".join(v) if isinstance(v, dict) else ("still-right" if v else "refused"),
+)
+def test_a_damaged_rsa_key_loads_but_never_signs_or_decrypts_wrongly(
+    people: dict[str, Identity], damage: dict[str, int], usable: bool
+) -> None:
+    """Keys load without cryptography's RSA validation (it costs as much as signing 100 MB). A key whose
+    parts do not fit together either still works right, or its signature is caught by cms.sign's own
+    check before it leaves (SignatureError) and its decryption fails: never a wrong result."""
+    from smimekit import cms
+    from smimekit.errors import DecryptionError, SignatureError
+
+    alice = people["rsa2048"]
+    der = _damaged_rsa_der(alice, **damage)
+    reloaded = serialization.load_der_private_key(der, None, unsafe_skip_rsa_key_validation=True)
+    encrypted_pem = reloaded.private_bytes(PEM, PKCS8, serialization.BestAvailableEncryption(b"pw"))
+    envelope = cms.encrypt(b"secret", [cms.certificate_recipient(alice.cert)])
+    keys_loaded: list[Any] = [load_private_key(der), load_private_key(encrypted_pem, b"pw")]
+    for key in keys_loaded:
+        assert isinstance(key, rsa.RSAPrivateKey)
+        assert key_matches_certificate(key, alice.cert)  # the public half is intact: Signer accepts it
+        for detached in (True, False):
+            if usable:
+                sig = cms.sign(b"hello", [cms.Signer(alice.cert, key)], detached=detached)
+                assert cms.verify(sig, detached_content=b"hello" if detached else None).ok
+            else:
+                with pytest.raises(SignatureError, match="faulty"):
+                    cms.sign(b"hello", [cms.Signer(alice.cert, key)], detached=detached)
+        if usable:
+            assert cms.decrypt(envelope, key=key, certificate=alice.cert).read_bytes() == b"secret"
+        else:
+            with pytest.raises(DecryptionError):
+                cms.decrypt(envelope, key=key, certificate=alice.cert)
 
 
 # ---------------------------------------------------------------------------------------------- PKCS#12

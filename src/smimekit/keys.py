@@ -24,7 +24,7 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from asn1crypto import cms as asn1_cms
 from asn1crypto import pkcs12 as asn1_pkcs12
@@ -224,6 +224,10 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKeyTy
     A password given for a key that is not encrypted is ignored. Raises PasswordRequiredError when the key
     is encrypted and no password was given, WrongPasswordError when the password does not open it, and
     KeyLoadError ("not a private key") for anything else.
+
+    An RSA key is not checked for consistency as it loads (cryptography's costly
+    ``unsafe_skip_rsa_key_validation``; why that is safe here is told at ``_SKIP_RSA_CHECK``): a damaged
+    key loads, and then never signs or decrypts wrongly (SignatureError, DecryptionError).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise KeyLoadError(f"key data must be bytes, not {type(data).__name__}")
@@ -235,12 +239,30 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKeyTy
     return _load_key(data, password, serialization.load_der_private_key, _der_key_encrypted(data))
 
 
+# Why RSA keys are loaded with ``unsafe_skip_rsa_key_validation=True``: cryptography otherwise runs
+# OpenSSL's full RSA_check_key on every load (primality of p and q, d*e = 1 mod lambda(n), the CRT values),
+# 0.1-0.2 s for RSA-3072 and more for 4096 bits: as much as signing 100 MB. What the check guards against
+# is a key whose parts do not fit together, and every use smimekit makes of a private key catches that:
+# - OpenSSL checks each RSA-CRT result (signing and decryption) with the public exponent and recomputes it
+#   with d when it is wrong, so a damaged CRT value or prime never yields a faulty result that would leak
+#   the factors of the modulus;
+# - ``cms.sign`` verifies every signature it makes with the certificate's public key before it leaves
+#   (the fault-attack countermeasure of smimekit/cms/signed.py) and raises SignatureError, and
+#   ``cms.Signer`` checks that the key belongs to the certificate: a key that cannot sign right never
+#   signs;
+# - a wrong decryption result fails the padding (or the AEAD tag) check: a DecryptionError.
+# The keys are the user's own, read from their files; tests/test_keys.py damages each part in turn.
+_SKIP_RSA_CHECK: Final = True  # see above
+
+
 def _load_key(data: bytes, password: bytes | None, loader: Any, encrypted: bool) -> PrivateKeyTypes:
     """Load with ``loader``; ``encrypted`` is our sniffing, corrected by cryptography's TypeError."""
     if encrypted and not password:
         raise PasswordRequiredError(KEY_PASSWORD_NEEDED)
     try:
-        key: PrivateKeyTypes = loader(data, password if encrypted else None)
+        key: PrivateKeyTypes = loader(
+            data, password if encrypted else None, unsafe_skip_rsa_key_validation=_SKIP_RSA_CHECK
+        )
         return key
     except TypeError:  # cryptography says the opposite of our sniffing about the encryption
         encrypted = not encrypted
@@ -251,7 +273,7 @@ def _load_key(data: bytes, password: bytes | None, loader: Any, encrypted: bool)
     if encrypted and password is None:
         raise PasswordRequiredError(KEY_PASSWORD_NEEDED)
     try:
-        key = loader(data, password if encrypted else None)
+        key = loader(data, password if encrypted else None, unsafe_skip_rsa_key_validation=_SKIP_RSA_CHECK)
     except (TypeError, ValueError, UnsupportedAlgorithm):
         raise (
             WrongPasswordError(KEY_WRONG_PASSWORD) if encrypted else KeyLoadError(NOT_A_PRIVATE_KEY)
@@ -377,7 +399,8 @@ def _pkcs12_keys(
     """Every key of the file with its friendlyName, ``first_key`` (cryptography's choice) first.
 
     The key bags of the unencrypted SafeContents are read with asn1crypto; a key bag is decrypted only
-    when there are several (loading an RSA key checks it, which costs a noticeable time for 4096 bits).
+    when there are several. (cryptography validates the first key as it opens the file; the others are
+    loaded without that check, as by ``load_private_key``.)
     """
     try:
         bags = _key_bags(data)
@@ -387,7 +410,11 @@ def _pkcs12_keys(
         return [(first_key, bags[0].friendly_name if bags else None)]
 
     def load(bag: _KeyBag) -> PrivateKeyTypes:
-        return serialization.load_der_private_key(bag.der, password if bag.shrouded else None)
+        # not validated, as in _load_key (see _SKIP_RSA_CHECK): the file's MAC was checked, and a damaged
+        # key can make neither a signature that leaves nor a decryption that passes
+        return serialization.load_der_private_key(
+            bag.der, password if bag.shrouded else None, unsafe_skip_rsa_key_validation=_SKIP_RSA_CHECK
+        )
 
     out: list[tuple[PrivateKeyTypes, str | None]] = [(first_key, bags[0].friendly_name)]
     try:

@@ -13,8 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smimekit.cms import _der
-from smimekit.cms.compressed import compress, decompress
-from smimekit.errors import CmsFormatError, DecompressionLimitError, SmimekitError, UnsupportedAlgorithmError
+from smimekit.cms.compressed import compress, compress_to, decompress, decompress_to
+from smimekit.errors import (
+    CmsFormatError,
+    DecompressionLimitError,
+    SmimekitError,
+    UnsupportedAlgorithmError,
+    UsageError,
+)
 
 
 @pytest.mark.parametrize("content", [b"", b"hello", os.urandom(5000), b"a" * 3_000_000])
@@ -68,3 +74,58 @@ def test_corrupt_and_foreign_input() -> None:
 def test_hostile_bytes_raise_only_typed_errors(data) -> None:
     with contextlib.suppress(SmimekitError):
         decompress(data)
+
+
+class _OneWay(io.RawIOBase):
+    """A stream that cannot seek (as a socket or a base64 decoder), counting what was read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
+        n = self._data.readinto(b)
+        self.read_bytes += n
+        return n
+
+
+@pytest.mark.parametrize("form", ["stream", "pieces"])
+def test_streamed_compression_is_ber_that_inflates_to_the_content(form: str) -> None:
+    content = os.urandom(300_000) + b"line of text\r\n" * 200_000
+    source = (
+        io.BytesIO(content)
+        if form == "stream"
+        else iter([content[:5], content[5:2_000_000], content[2_000_000:]])
+    )
+    out = io.BytesIO()
+    written = compress_to(out, source)
+    packed = out.getvalue()
+    assert written == len(packed) and packed[:2] == b"\x30\x80"  # indefinite lengths: streamed
+    parsed = cms.ContentInfo.load(packed)  # an independent BER reader agrees on the structure
+    assert parsed["content_type"].native == "compressed_data"
+    assert zlib.decompress(parsed["content"]["encap_content_info"]["content"].native) == content
+    sink = io.BytesIO()
+    assert decompress_to(sink, _OneWay(packed)) == len(content)
+    assert sink.getvalue() == content == decompress(packed)
+
+
+def test_streamed_decompression_stops_at_max_size_without_holding_the_content() -> None:
+    bomb = _ber(zlib.compress(b"\x00" * (64 << 20), 9), chunk=4096)
+    written: list[int] = []
+
+    class Sink:
+        def write(self, data: bytes) -> int:
+            written.append(len(data))
+            return len(data)
+
+    with pytest.raises(DecompressionLimitError):
+        decompress_to(Sink(), _OneWay(bomb), max_size=5 << 20)
+    assert sum(written) <= 5 << 20  # nothing past the limit was written
+    assert max(written) <= 1 << 20  # and never more than 1 MiB at a time
+    with pytest.raises(UsageError):
+        compress_to(io.BytesIO(), "text")  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        compress_to(io.BytesIO(), b"x", level=12)

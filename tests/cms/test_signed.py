@@ -177,7 +177,7 @@ def test_signer_certificate_found_in_extra_certificates(identities: dict[str, Id
 
 
 class _Chunked(io.BytesIO):
-    """A stream that remembers the largest read it was asked for."""
+    """A stream that remembers the largest read it was asked for (by read() or readinto())."""
 
     largest = 0
 
@@ -185,6 +185,12 @@ class _Chunked(io.BytesIO):
         assert size is not None and 0 < size <= CHUNK_SIZE, "the stream must be read in bounded chunks"
         self.largest = max(self.largest, size)
         return super().read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(memoryview(buffer))
+        assert 0 < size <= CHUNK_SIZE, "the stream must be read in bounded chunks"
+        self.largest = max(self.largest, size)
+        return super().readinto(buffer)
 
 
 def test_detached_streams_are_read_in_chunks(identities: dict[str, Identity]) -> None:

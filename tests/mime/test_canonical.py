@@ -256,3 +256,49 @@ def test_canonical_form_of_arbitrary_multiparts(raw: bytes) -> None:
     out = canonicalize(msg)
     assert msg.to_bytes() == raw
     check_canonical(msg, parse(out))
+
+
+def _large_mixed_8bit() -> bytes:
+    """A multipart whose 8-bit text (re-encoded) sits between two large parts kept as they are."""
+    big = ("A" * 75 + "\r\n").encode() * 2000  # 154 KB of 7-bit lines
+    return (
+        b"From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\n" + big + b"\r\n"
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + "Grüße\n".encode() * 3000
+        + b"\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n"
+        + big
+        + b"\r\n--b--\r\n"
+    )
+
+
+def test_edited_form_streams_the_ranges_it_keeps() -> None:
+    from smimekit.mime import _canonedit
+
+    reads: list[int] = []
+    real_read = _canonedit._View.read
+
+    def spy(self: _canonedit._View, start: int, end: int) -> bytes:
+        if self.recording:
+            reads.append(end - start)
+        return real_read(self, start, end)
+
+    msg = parse(_large_mixed_8bit())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_canonedit._View, "read", spy)
+        out = canonicalize(msg)
+    assert max(reads) < 2048  # while write_to() runs, only delimiters and probes are read
+    assert out.count(b"A" * 75 + b"\r\n") == 4000  # both large parts, streamed afterwards, unchanged
+    assert b"Content-Transfer-Encoding: quoted-printable\r\n" in out
+    assert "Grüße".encode() not in out and is_canonical(parse(out))
+
+
+def test_a_marker_that_does_not_come_back_is_a_bug_not_output() -> None:
+    from smimekit.mime import _canonedit
+
+    msg = parse(_large_mixed_8bit())
+    with pytest.MonkeyPatch.context() as mp:
+        # a writer that copies what it is given loses the markers' identity
+        mp.setattr(_canonedit._Recorder, "write", lambda self, data: self.items.append(bytes(data)))
+        with pytest.raises(AssertionError, match="not written as it was handed out"):
+            canonicalize(msg)

@@ -361,8 +361,8 @@ def test_explicit_boundary_must_not_occur_in_content() -> None:
 
 def test_random_boundary_is_redrawn_when_it_occurs(monkeypatch: pytest.MonkeyPatch) -> None:
     draws = iter(["=_clash", "=_fresh"])
-    # the package's ``compose`` is the function, so reach the module through importlib
-    compose_module = importlib.import_module("smimekit.mime.build")
+    # the boundary is drawn in smimekit.mime.parts (where build() renders)
+    compose_module = importlib.import_module("smimekit.mime.parts")
     monkeypatch.setattr(compose_module, "_new_boundary", lambda: next(draws))
     msg = build(Multipart("mixed", [TextPart("text with =_clash inside")]))
     assert msg.boundary == "=_fresh"

@@ -305,3 +305,22 @@ def test_strict_accepts_a_clean_message() -> None:
         "text/plain",
     ]
     assert msg.to_bytes() == data
+
+
+@pytest.mark.parametrize(
+    "head",
+    [MP + b"--b\n\nx\n--b--\n", b"Content-Type: application/octet-stream\n\n"],
+    ids=["after-the-close-delimiter", "single-part"],
+)
+def test_max_size_holds_where_the_parser_only_counts(head: bytes) -> None:
+    """Past the last delimiter the parser no longer looks at the bytes, but it still counts them."""
+    limit = len(head) + 1000
+    policy = Policy(limits=Limits(max_size=limit))
+    parser = MimeParser(BytesSource(b""), policy=policy)
+    parser.feed(head)
+    for _ in range(9):
+        parser.feed(b"y" * 100)
+    parser.feed(b"y" * 100)  # exactly at the limit: fine
+    with pytest.raises(MimeLimitError) as info:
+        parser.feed(b"y")
+    assert info.value.limit == "max_size"

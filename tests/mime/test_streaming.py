@@ -296,3 +296,205 @@ def test_a_long_content_length_body_reads_alike_from_every_source(tmp_path: Path
         assert [m.from_line for m in messages] == expected
         assert messages[0].to_bytes() == first
         assert messages[1].to_bytes() == b"\nsecond"  # the line break before "From c" is the separator
+
+
+# ---------------------------------------------------------------------------------------------- the push parser
+
+
+REST_CASES = {
+    # after the close delimiter (an epilogue follows), and a single-part body (the rest of the input)
+    "epilogue": HEAD + b"QUJD\r\n" + TAIL + b"an epilogue\r\n" * 50,
+    "single-part": b"From: a@example.com\r\nContent-Type: text/plain\r\n\r\n" + b"line of text\r\n" * 200,
+    "nested-single-part": (
+        b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\n" + b"inner body\n" * 300
+    ),
+}
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 64, 1 << 20])
+@pytest.mark.parametrize("name", list(REST_CASES))
+def test_feeding_a_reused_buffer_gives_the_whole_parse(name: str, chunk: int) -> None:
+    """The parser copies what it keeps: a writer that reuses one buffer (as encrypt_to's writers do) gets
+    the same tree and the same bytes as a parse of the whole, whether the parser still looks at the bytes
+    or, past the last delimiter, only counts them."""
+    from smimekit.mime import MimeParser
+    from smimekit.mime.source import SpoolSource
+
+    data = REST_CASES[name]
+    whole = parse(data)
+    spool = SpoolSource()
+    parser = MimeParser(spool)
+    buf = bytearray(chunk)
+    for i in range(0, len(data), chunk):
+        piece = data[i : i + chunk]
+        buf[: len(piece)] = piece
+        view = memoryview(buf)[: len(piece)]
+        spool.append(bytes(view))
+        parser.feed(view)
+        buf[:] = b"\xff" * chunk  # the writer reuses its buffer at once
+    got = parser.close()
+    assert got.to_bytes() == data
+    assert [(e.content_type, e.span, e.body_span, e.raw_body()) for e in got.walk()] == [
+        (e.content_type, e.span, e.body_span, e.raw_body()) for e in whole.walk()
+    ]
+
+
+def test_past_the_last_delimiter_the_parser_keeps_and_copies_nothing() -> None:
+    """Bytes that no delimiter can follow are counted, not buffered: feeding 256 MiB of a single-part body (the same
+    16 MiB view again and again) allocates nothing, and every span still ends at the last byte fed."""
+    import tracemalloc
+
+    from smimekit.mime import MimeParser
+    from smimekit.mime.source import Source
+
+    class Counted(Source):
+        """The source of the parse: its size only (the body is never read here)."""
+
+        @property
+        def size(self) -> int:
+            return parser_total
+
+        def read(self, start: int, end: int) -> bytes:
+            raise AssertionError("nothing is read while parsing")
+
+    head = b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\r\n"
+    block = memoryview(bytes(16 << 20))
+    parser_total = len(head) + 16 * len(block)
+    parser = MimeParser(Counted())
+    parser.feed(head)
+    tracemalloc.start()
+    try:
+        for _ in range(16):
+            parser.feed(block)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    msg = parser.close()
+    assert peak < 1 << 20, f"feeding the rest allocated {peak} bytes"
+    assert msg.body_span == (len(head), parser_total) and msg.span == (0, parser_total)
+
+
+# ---------------------------------------------------------------------------------------------- write_range
+
+
+def _sources(tmp_path: Path, data: bytes) -> dict[str, Any]:
+    from smimekit.mime.source import BytesSource, FileSource, SpoolSource
+
+    path = tmp_path / "src.bin"
+    path.write_bytes(b"pre" + data)
+    file_spool, mem_spool = SpoolSource(threshold=0), SpoolSource(threshold=len(data) + 1)
+    for spool in (file_spool, mem_spool):
+        for i in range(0, len(data), 300_000):
+            spool.append(memoryview(data)[i : i + 300_000])
+    return {
+        "bytes": BytesSource(data),
+        "file": FileSource(os.open(path, os.O_RDONLY), base=3),
+        "file-spool": file_spool,
+        "memory-spool": mem_spool,
+    }
+
+
+@pytest.mark.parametrize("kind", ["bytes", "file", "file-spool", "memory-spool"])
+@pytest.mark.parametrize("mode", ["wb", "w+b", "ab", "wb-unbuffered", "bytesio"])
+def test_write_range_writes_the_range_after_what_was_written_before(
+    tmp_path: Path, kind: str, mode: str
+) -> None:
+    """A source writes a range to any stream; to a regular file it copies in the kernel (no read into
+    memory), after what the stream buffered and before what is written next, with the position right."""
+    data = os.urandom(3 << 20)
+    sources = _sources(tmp_path, data)
+    src = sources[kind]
+    if kind in ("file", "file-spool") and mode in ("wb", "w+b", "wb-unbuffered"):
+        small: Callable[[int, int], bytes] = src.read
+
+        def read(start: int, end: int) -> bytes:
+            assert end - start <= 1000, "a large range was read into memory instead of copied by the kernel"
+            return small(start, end)
+
+        src.read = read
+    ranges = [(0, len(data)), (5, 1 << 20), (len(data) - 1000, len(data) + 50), (77, 99)]
+    expected = b"head" + b"".join(data[a:b] + b"|" for a, b in ranges)
+    target = tmp_path / "out.bin"
+    if mode == "bytesio":
+        sink: Any = io.BytesIO()
+    elif mode == "wb-unbuffered":
+        sink = open(target, "wb", buffering=0)  # noqa: SIM115 - closed below
+    else:
+        if mode == "ab":
+            target.write_bytes(b"")
+        sink = open(target, mode)  # noqa: SIM115 - closed below
+    with sink:
+        sink.write(b"head")
+        for a, b in ranges:
+            src.write_range(sink, a, b)
+            sink.write(b"|")
+        if mode != "bytesio":
+            assert sink.tell() == len(expected)
+        got = sink.getvalue() if mode == "bytesio" else None
+    if got is None:
+        got = target.read_bytes()
+    assert got == expected
+    for s in sources.values():
+        s.close()
+
+
+def test_write_range_to_a_pipe_writes_it_itself(tmp_path: Path) -> None:
+    from smimekit.mime.source import FileSource
+
+    data = os.urandom(1 << 20)
+    path = tmp_path / "src.bin"
+    path.write_bytes(data)
+    r, w = os.pipe()
+    src = FileSource.open(path)
+    got = bytearray()
+    import threading
+
+    def drain() -> None:
+        with open(r, "rb") as f:
+            got.extend(f.read())
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with open(w, "wb") as out:
+        src.write_range(out, 0, len(data))
+    reader.join()
+    src.close()
+    assert bytes(got) == data
+
+
+def _tree(msg: Entity) -> list[tuple[object, ...]]:
+    return [(e.content_type, e.span, e.body_span, tuple(e.defects)) for e in msg.walk()]
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"], ids=["crlf", "lf"])
+def test_every_cut_next_to_a_delimiter_gives_the_whole_parse(eol: bytes) -> None:
+    """The scan goes on in a new piece without the bytes kept from the last one when they cannot start a
+    delimiter: cut anywhere (before, in and after line breaks, dashes and boundaries), fed in two or three
+    pieces, the tree is the tree of the whole."""
+    from smimekit.mime import MimeParser
+    from smimekit.mime.source import BytesSource
+
+    lines = [
+        b"Content-Type: multipart/mixed; boundary=bb",
+        b"",
+        b"pre-amble -- not --b --bbx",
+        b"--bb",
+        b"Content-Type: text/plain",
+        b"",
+        b"a-b--c",
+        b"-",
+        b"--bb  ",
+        b"",
+        b"QUJD" * 30,
+        b"--bb--",
+        b"epi-logue",
+        b"",
+    ]
+    data = eol.join(lines)
+    whole = _tree(parse(data))
+    for cut in range(1, len(data)):
+        for pieces in ([data[:cut], data[cut:]], [data[: cut // 2], data[cut // 2 : cut], data[cut:]]):
+            parser = MimeParser(BytesSource(data))
+            for piece in pieces:
+                parser.feed(piece)
+            assert _tree(parser.close()) == whole, f"cut at {cut}"

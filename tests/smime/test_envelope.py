@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +163,32 @@ def test_large_plaintext_goes_through_a_spool(ids: dict[str, Identity]) -> None:
     enc = smime.encrypt(msg, [ids["rsa2048"].cert])
     with smime.decrypt(enc, key=ids["rsa2048"].key)[0] as inner:
         assert inner.parts[0].decoded() == blob
+
+
+@pytest.mark.parametrize(
+    "cipher", [ContentCipher.AES256_GCM, ContentCipher.AES256_CBC], ids=lambda c: c.label
+)
+def test_a_large_encrypted_message_writes_out_the_bytes_it_was_parsed_from(
+    ids: dict[str, Identity], cipher: ContentCipher, tmp_path: Path
+) -> None:
+    """The result of encrypt() is parsed as it is written to its spool (from buffers the writer reuses, not
+    copied): written out again, it gives the bytes it was parsed from, and they decrypt."""
+    blob = os.urandom(12 << 20)  # past the in-memory size: the result lives in a private file
+    msg = mime.compose(
+        from_="a@example.org", attachments=[mime.Attachment(blob, "big.bin")], date=T, message_id="<c@x>"
+    )
+    path = tmp_path / "enc.eml"
+    with smime.encrypt(msg, [ids["rsa2048"].cert], cipher=cipher) as enc:
+        assert enc.content_type == "application/pkcs7-mime" and not enc.is_multipart()
+        assert enc.filename == "smime.p7m" and enc.headers.get("subject") is None
+        with path.open("wb") as f:
+            f.write(b"")
+            enc.write_to(f)
+        written = path.read_bytes()
+        assert b"".join(enc.iter_bytes()) == written
+        assert enc.span == (0, len(written)) and enc.body_span == mime.parse(written).body_span
+    with mime.parse_file(path) as again:
+        inner, info = smime.decrypt(again, key=ids["rsa2048"].key, certificate=ids["rsa2048"].cert)
+        assert info.cipher is cipher
+        with inner:
+            assert inner.parts[0].decoded() == blob

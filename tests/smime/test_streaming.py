@@ -403,6 +403,12 @@ CHILD = textwrap.dedent(
             with inner:
                 out["sha256"] = attachment(inner)
             out["cipher"] = info.cipher.label
+        elif op == "compress":
+            with smime.compress(msg) as packed, open(dst, "wb") as f:
+                packed.write_to(f)
+        elif op == "decompress":
+            with smime.decompress(msg, max_size=1 << 30) as inner:
+                out["sha256"] = attachment(inner)
         elif op == "open":
             result = smime.open(msg, now=T, keys=[(cert, key)], anchors=[ca])
             out["ok"] = result.ok
@@ -471,6 +477,42 @@ def encrypted(big: tuple[Path, str]) -> dict[str, Path]:
     for cipher in ("gcm", "cbc"):
         run(f"encrypt-{cipher}", big[0], "message.eml", f"{cipher}.eml")
     return {c: big[0] / f"{c}.eml" for c in ("gcm", "cbc")}
+
+
+@pytest.fixture(scope="module")
+def compressible(tmp_path_factory: pytest.TempPathFactory, alice: Identity) -> tuple[Path, str]:
+    """A ~110 MB message whose attachment compresses well (a 3 KiB random block repeated), with the PKI
+    beside it; (directory, SHA-256 of the attachment)."""
+    root = tmp_path_factory.mktemp("compress")
+    alice.write_pem(root, "alice")
+    (root / "root.crt").write_bytes(alice.cert_pem())
+    raw = os.urandom(3 << 10) * 342  # 1 MiB of 57-byte lines: every chunk encodes the same
+    encoded = base64.encodebytes(raw).replace(b"\n", b"\r\n")
+    digest = hashlib.sha256()
+    with (root / "message.eml").open("wb") as f:
+        f.write(HEAD)
+        for _ in range(80):
+            digest.update(raw)
+            f.write(encoded)
+        f.write(TAIL)
+    return root, digest.hexdigest()
+
+
+@needs_proc
+@pytest.mark.slow
+def test_compressing_and_decompressing_a_large_message_need_bounded_memory(
+    compressible: tuple[Path, str],
+) -> None:
+    root, sha256 = compressible
+    run("compress", root, "message.eml", "packed.eml")
+    packed = root / "packed.eml"
+    assert packed.stat().st_size < (root / "message.eml").stat().st_size // 5
+    with mime.parse_file(packed) as msg:
+        assert msg.params["smime-type"] == "compressed-data"
+        with msg.decoded_stream() as stream:
+            assert stream.read(2) == b"\x30\x80"  # streamed BER: the length was not known in advance
+    result = run("decompress", root, "packed.eml")
+    assert result["sha256"] == sha256
 
 
 @needs_proc

@@ -11,7 +11,7 @@ from smimekit.cms.algorithms import (
 )
 from smimekit.cms.attributes import DEFAULT_SMIME_CAPABILITIES, SmimeCapability
 from smimekit.cms.certs import SignerIdentifier
-from smimekit.cms.compressed import compress, decompress
+from smimekit.cms.compressed import compress, compress_to, decompress, decompress_to
 from smimekit.cms.enveloped import DecryptResult, decrypt, encrypt, encrypt_to
 from smimekit.cms.recipients import (
     KEKRecipient,
@@ -50,7 +50,9 @@ __all__ = [
     "SmimeCapability",
     "certificate_recipient",
     "compress",
+    "compress_to",
     "decompress",
+    "decompress_to",
     "decrypt",
     "encrypt",
     "encrypt_to",

@@ -1,9 +1,20 @@
 """Content encryption: the ciphers of EnvelopedData and AuthEnvelopedData, driven chunk by chunk.
 
 AES-GCM (RFC 5084), AES-CBC (RFC 3565) and ChaCha20-Poly1305 (RFC 8103) for both directions; 3DES-CBC and
-RC2-CBC for decryption only. All primitives are pyca/cryptography's. ChaCha20-Poly1305 is composed from its
-ChaCha20 and Poly1305 primitives exactly as RFC 8439 §2.8 specifies, because cryptography offers that AEAD
-only as a one-shot call and content must stream; tests cross-check it against the one-shot AEAD.
+RC2-CBC for decryption only. All primitives are pyca/cryptography's; nothing here computes a cipher or a
+MAC itself.
+
+ChaCha20-Poly1305: cryptography offers this AEAD only as a one-shot call (``ChaCha20Poly1305.encrypt``
+takes and returns the whole message), which would hold a large message in memory. So :class:`_ChaChaPoly`
+composes it exactly as RFC 8439 §2.8 specifies, from cryptography's ChaCha20 stream cipher and its Poly1305
+MAC and nothing else: the Poly1305 key is the first 32 bytes of ChaCha20 block 0 (§2.6), the content is
+encrypted from block 1, and the MAC runs over the AAD, the ciphertext, their zero padding to 16 bytes and
+their two lengths as 64-bit little-endian numbers. This is the only way to stream it with cryptography;
+tests check it against RFC 8439's own test vector (§2.8.2) and against the one-shot AEAD.
+
+Encryptors write each chunk's ciphertext into one buffer reused from chunk to chunk (``update_into``):
+filling a fresh 1 MiB object per chunk costs a page fault per 4 KiB, which was a visible part of
+encrypting a large message.
 """
 
 from __future__ import annotations
@@ -55,7 +66,9 @@ class CipherParams:
 
 
 class Encryptor(Protocol):
-    def update(self, data: bytes) -> bytes: ...
+    def update(self, data: bytes | memoryview) -> bytes | memoryview:
+        """The ciphertext of ``data``: a view that may be reused by the next call, so use it at once."""
+        ...
 
     def finalize(self) -> bytes: ...
 
@@ -156,16 +169,41 @@ def ciphertext_length(cipher: ContentCipher, n: int) -> int:
 # ------------------------------------------------------------------------------------------ encryption
 
 
+class _Reused:
+    """The output buffer of a cipher context, reused from one update to the next: a chunk's ciphertext
+    is a view of it, valid until the next update (its consumer writes it out at once). Filling fresh
+    1 MiB objects costs a page fault per 4 KiB of output; this does not."""
+
+    def __init__(self, ctx: CipherContext) -> None:
+        self._ctx = ctx
+        self._buf = bytearray()
+
+    def update(self, data: bytes | memoryview) -> bytes | memoryview:
+        if len(data) < 4096:
+            return self._ctx.update(data)
+        need = len(data) + 15  # update_into asks for a block less one byte of room
+        if len(self._buf) < need:
+            self._buf = bytearray(need)
+        n = self._ctx.update_into(data, self._buf)
+        return memoryview(self._buf)[:n]
+
+
 class _CbcEncryptor:
+    """AES-CBC with PKCS#7 padding (RFC 5652 §6.3), added at the end from the length seen."""
+
     def __init__(self, ctx: CipherContext, block_bits: int) -> None:
         self._ctx = ctx
-        self._pad = padding.PKCS7(block_bits).padder()
+        self._out = _Reused(ctx)
+        self._block = block_bits // 8
+        self._size = 0
 
-    def update(self, data: bytes) -> bytes:
-        return self._ctx.update(self._pad.update(data))
+    def update(self, data: bytes | memoryview) -> bytes | memoryview:
+        self._size += len(data)
+        return self._out.update(data)
 
     def finalize(self) -> bytes:
-        return self._ctx.update(self._pad.finalize()) + self._ctx.finalize()
+        pad = self._block - self._size % self._block
+        return self._ctx.update(bytes([pad]) * pad) + self._ctx.finalize()
 
 
 class _GcmEncryptor:
@@ -173,10 +211,11 @@ class _GcmEncryptor:
         self._ctx = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         if aad:
             self._ctx.authenticate_additional_data(aad)
+        self._out = _Reused(self._ctx)
         self.tag = b""
 
-    def update(self, data: bytes) -> bytes:
-        return self._ctx.update(data)
+    def update(self, data: bytes | memoryview) -> bytes | memoryview:
+        return self._out.update(data)
 
     def finalize(self) -> bytes:
         out = self._ctx.finalize()
@@ -197,7 +236,7 @@ class _ChaChaPoly:
         self._encrypting = encrypting
         self.tag = b""
 
-    def update(self, data: bytes) -> bytes:
+    def update(self, data: bytes | memoryview) -> bytes:
         out = self._ctx.update(data)
         self._mac.update(out if self._encrypting else data)
         self._ct_len += len(data)
@@ -224,7 +263,9 @@ def _pad16(n: int) -> bytes:
 class AeadEncryptor(Protocol):
     tag: bytes
 
-    def update(self, data: bytes) -> bytes: ...
+    def update(self, data: bytes | memoryview) -> bytes | memoryview:
+        """As :meth:`Encryptor.update`."""
+        ...
 
     def finalize(self) -> bytes: ...
 

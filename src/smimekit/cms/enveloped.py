@@ -11,9 +11,9 @@ from __future__ import annotations
 import hmac
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from asn1crypto import core
 from cryptography import x509
@@ -97,7 +97,7 @@ def encrypt(
 
 def encrypt_to(
     out: BinaryIO,
-    content: bytes | BinaryIO,
+    content: bytes | BinaryIO | Iterable[bytes],
     recipients: Sequence[Recipient],
     *,
     cipher: ContentCipher = DEFAULT_CONTENT_CIPHER,
@@ -105,8 +105,9 @@ def encrypt_to(
 ) -> int:
     """Like ``encrypt`` but writes to ``out`` while reading ``content`` in 1 MiB chunks; returns bytes written.
 
-    The output is DER when the content length can be known in advance (bytes or a seekable stream) and BER
-    with indefinite lengths otherwise.
+    ``content`` is bytes, a binary stream, or an iterable of byte pieces (taken as they come, without
+    being copied). The output is DER when the content length can be known in advance (bytes or a seekable
+    stream) and BER with indefinite lengths otherwise. Raises UsageError as ``encrypt`` does.
     """
     if not isinstance(cipher, ContentCipher):
         raise UsageError("cipher must be a ContentCipher")
@@ -176,36 +177,54 @@ def encrypt_to(
     return written + len(tail)
 
 
-def _write_ciphertext(out: BinaryIO, data: bytes, *, indefinite: bool) -> int:
+def _write_ciphertext(out: BinaryIO, data: bytes | memoryview, *, indefinite: bool) -> int:
     if not data:
         return 0
-    if indefinite:
-        data = _der.octets(data)
+    if not indefinite:
+        out.write(data)
+        return len(data)
+    head = b"\x04" + _der.length(len(data))  # written apart: joining would copy a 1 MiB chunk
+    out.write(head)
     out.write(data)
-    return len(data)
+    return len(head) + len(data)
 
 
-def _content_length(content: bytes | BinaryIO) -> int | None:
+def _content_length(content: bytes | BinaryIO | Iterable[bytes]) -> int | None:
     if isinstance(content, bytes | bytearray | memoryview):
         return len(content)
+    if not hasattr(content, "read"):
+        return None  # pieces: the length is known only at their end
+    stream = cast(BinaryIO, content)
     try:
-        if content.seekable():
-            here = content.tell()
-            end = content.seek(0, io.SEEK_END)
-            content.seek(here)
+        if stream.seekable():
+            here = stream.tell()
+            end = stream.seek(0, io.SEEK_END)
+            stream.seek(here)
             return end - here
     except (AttributeError, OSError, ValueError):
         pass
     return None
 
 
-def _chunks(content: bytes | BinaryIO) -> Iterator[bytes]:
+def _chunks(content: bytes | BinaryIO | Iterable[bytes]) -> Iterator[bytes | memoryview]:
     if isinstance(content, bytes | bytearray | memoryview):
         view = memoryview(content)
         for i in range(0, len(view), CHUNK):
-            yield bytes(view[i : i + CHUNK])
+            yield view[i : i + CHUNK]  # the cipher takes a view: no copy
         return
-    while chunk := content.read(CHUNK):
+    if not hasattr(content, "read"):
+        for piece in content:
+            if not isinstance(piece, bytes | bytearray | memoryview):
+                raise UsageError(f"content pieces must be bytes, not {type(piece).__name__}")
+            if len(piece) <= CHUNK:
+                yield piece
+                continue
+            view = memoryview(piece)  # a large piece in 1 MiB views: the ciphertext stays chunk-sized
+            for i in range(0, len(view), CHUNK):
+                yield view[i : i + CHUNK]
+        return
+    stream = cast(BinaryIO, content)
+    while chunk := stream.read(CHUNK):
         yield chunk
 
 

@@ -302,8 +302,7 @@ class Entity:
     def write_to(self, out: SupportsWrite, chunk: int = CHUNK) -> None:
         """Write :meth:`to_bytes` to a stream without building it in memory."""
         if not self._modified:
-            for piece in self._source.iter_range(self._start, self._end, chunk):
-                out.write(piece)
+            self._source.write_range(out, self._start, self._end, chunk)
             return
         eol = self._eol
         last = b""

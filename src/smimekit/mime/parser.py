@@ -78,21 +78,51 @@ class MimeParser:
 
     # ------------------------------------------------------------------ feeding
 
-    def feed(self, data: bytes) -> None:
-        """Take the next bytes of the message."""
-        if not data:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Take the next bytes of the message.
+
+        What the parser keeps of ``data`` it copies (unless it is ``bytes``), so the caller may reuse its
+        buffer once this returns. Once no delimiter can follow (the last open multipart is closed, or the
+        body is a single part), the bytes are only counted: they belong to the span being read.
+        """
+        if isinstance(data, memoryview):
+            data = data.cast("B")  # len() in bytes
+        n = len(data)
+        if not n:
             return
-        self._total += len(data)
+        self._total += n
         if self._total > self._limits.max_size:
             raise MimeLimitError("max_size", self._limits.max_size, offset=self._limits.max_size)
+        if self._state == _REST:
+            # the final state: nothing of the rest is looked at, so nothing is buffered (no copy, no search)
+            self._buf = b""
+            self._base = self._pos = self._total
+            return
         if not self._buf:
-            self._buf = data
+            self._buf = data if isinstance(data, bytes) else bytes(data)
+        elif self._state == _SCAN and self._tail_is_spent(data):
+            # nothing kept can start a delimiter: the new bytes are scanned where they are, not copied
+            self._base += len(self._buf)
+            self._pos = self._base
+            self._buf = data if isinstance(data, bytes) else bytes(data)
         else:
             if isinstance(self._buf, bytes):
                 self._buf = bytearray(self._buf)
             self._buf += data
         self._run(final=False)
         self._trim()
+
+    def _tail_is_spent(self, data: bytes | bytearray | memoryview) -> bool:
+        """True when the bytes kept from earlier feeds (the scan's lookbehind) cannot be part of a
+        delimiter line, so that scanning may go on in ``data`` alone: no line break followed by "-" can
+        start in them, none ends them before a "-" of ``data``, they do not end in a CR (of a CRLF before
+        a delimiter at the start of ``data``), and the region being scanned started before them."""
+        buf = self._buf
+        if len(buf) > 4096 or self._region >= self._pos:
+            return False
+        if b"\n-" in buf or buf[-1:] == b"\r":
+            return False
+        return not (buf[-1:] == b"\n" and bytes(data[:1]) == b"-")
 
     def close(self) -> Message:
         """Finish parsing and return the message tree."""
@@ -379,17 +409,22 @@ class MimeParser:
                 p = r
             else:
                 needles = self._needles
-                if needles:
+                keep = self._needle_max if needles else 3
+                # every delimiter has a "-" right after its line break: memchr finds the first "-" ten
+                # times faster than a search for the delimiter, and base64 bodies (most of the bytes of
+                # mail) have none, so their scan ends there; the delimiter search starts at that "-"
+                dash = find(b"-", start + 1)
+                if dash < 0:
+                    i = -1
+                elif needles:
                     # few open boundaries: look for each one itself (several times faster than "\n--")
-                    i = find(needles[0], start)
+                    i = find(needles[0], dash - 1)
                     for needle in needles[1:]:
-                        k = find(needle, start, n if i < 0 else i + len(needle))
+                        k = find(needle, dash - 1, n if i < 0 else i + len(needle))
                         if k >= 0 and (i < 0 or k < i):
                             i = k
-                    keep = self._needle_max
                 else:
-                    i = find(b"\n--", start)
-                    keep = 3
+                    i = find(b"\n--", dash - 1)
                 if i < 0:
                     self._pos = base + (n if final else max(n - keep + 1, start + 1))
                     return False

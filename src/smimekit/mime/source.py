@@ -6,14 +6,24 @@ never held in memory: it is read back in chunks when asked for.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import stat
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from typing import Protocol
 
 __all__ = ["CHUNK", "BytesSource", "FileSource", "Source", "SpoolSource"]
 
 CHUNK = 1 << 20
+#: a copy between files in the kernel is worth its setup from this size on
+_KERNEL_COPY_MIN = 256 * 1024
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 class Source(ABC):
@@ -35,6 +45,12 @@ class Source(ABC):
             n = min(chunk, end - pos)
             yield self.read(pos, pos + n)
             pos += n
+
+    def write_range(self, out: _Writable, start: int, end: int, chunk: int = CHUNK) -> None:
+        """Write the bytes in ``[start, end)`` to ``out``, in pieces of at most ``chunk`` bytes (a source
+        in a file copies them to a file ``out`` in the kernel instead)."""
+        for piece in self.iter_range(start, end, chunk):
+            out.write(piece)
 
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release the file behind the source, if any."""
@@ -87,6 +103,12 @@ class FileSource(Source):
             pos += len(piece)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def write_range(self, out: _Writable, start: int, end: int, chunk: int = CHUNK) -> None:
+        end = min(end, self._size)
+        if end - start >= _KERNEL_COPY_MIN:
+            start += _kernel_copy(self._fd, self._base + start, end - start, out)
+        super().write_range(out, start, end, chunk)
+
     def close(self) -> None:
         if self._owned and self._fd >= 0:
             os.close(self._fd)
@@ -107,7 +129,8 @@ class SpoolSource(Source):
     def size(self) -> int:
         return self._size
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        """Add ``data`` at the end (copied or written out: the caller may reuse its buffer)."""
         if self._mem is not None:
             self._mem += data
             if len(self._mem) > self._threshold:
@@ -118,10 +141,10 @@ class SpoolSource(Source):
                 self._mem = None
         else:
             self._write(data)
-        self._size += len(data)
+        self._size += memoryview(data).nbytes
 
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
@@ -135,8 +158,68 @@ class SpoolSource(Source):
         self._file._size = self._size
         return self._file.read(start, end)
 
+    def write_range(self, out: _Writable, start: int, end: int, chunk: int = CHUNK) -> None:
+        end = min(end, self._size)
+        if self._mem is None and end - start >= _KERNEL_COPY_MIN:
+            start += _kernel_copy(self._fd, start, end - start, out)
+        super().write_range(out, start, end, chunk)
+
     def close(self) -> None:
         self._mem = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _kernel_copy(fd: int, offset: int, count: int, out: _Writable) -> int:
+    """Copy ``count`` bytes at ``offset`` of ``fd`` to the regular file behind ``out`` (a file that
+    ``open()`` returned) in the kernel, without reading them into memory: ``copy_file_range`` (a reflink
+    on file systems that share blocks), else ``sendfile``. Returns how many bytes were copied: 0 when
+    ``out`` is no such file or the kernel refuses (the caller then writes them itself), less than
+    ``count`` when ``fd`` ends early.
+    """
+    if not isinstance(out, io.BufferedWriter | io.BufferedRandom | io.FileIO) or out.closed:
+        return 0  # anything else may buffer, transform or count what it is given
+    try:
+        out_fd = out.fileno()
+        if not stat.S_ISREG(os.fstat(out_fd).st_mode):
+            return 0
+        out.flush()  # what it buffered goes first
+    except (OSError, ValueError):
+        return 0
+    done = 0
+    for copy in (_copy_file_range, _sendfile):
+        while done < count:
+            try:
+                n = copy(fd, out_fd, offset + done, count - done)
+            except OSError as exc:
+                if done or exc.errno not in _NOT_SUPPORTED:
+                    raise  # a failure of the write itself (disk full...), as write() would raise it
+                break  # this way is not supported here: the next one, or the caller writes
+            if n == 0:
+                return done  # the source ended early
+            done += n
+        if done:
+            break
+    if done and isinstance(out, io.BufferedWriter | io.BufferedRandom):
+        out.seek(0, os.SEEK_CUR)  # the buffered object re-reads the position the kernel moved
+    return done
+
+
+_NOT_SUPPORTED = frozenset(
+    {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.ETXTBSY, errno.EPERM}
+)
+
+
+def _copy_file_range(src: int, dst: int, offset: int, count: int) -> int:
+    copy_file_range = getattr(os, "copy_file_range", None)
+    if copy_file_range is None:
+        raise OSError(errno.ENOSYS, "copy_file_range is not available")
+    return int(copy_file_range(src, dst, min(count, 1 << 30), offset))
+
+
+def _sendfile(src: int, dst: int, offset: int, count: int) -> int:
+    sendfile = getattr(os, "sendfile", None)
+    if sendfile is None:
+        raise OSError(errno.ENOSYS, "sendfile is not available")
+    return int(sendfile(dst, src, offset, min(count, 1 << 30)))

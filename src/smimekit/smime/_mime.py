@@ -11,7 +11,9 @@ import io
 import itertools
 import secrets
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
+
+import pybase64
 
 from smimekit import mime
 from smimekit.errors import SmimeFormatError
@@ -227,16 +229,23 @@ def content_pieces(message: Entity) -> Iterator[bytes]:
 def content_input(message: Entity) -> bytes | BinaryIO:
     """The canonical body entity as the CMS layer takes it: bytes when it is small (so that the CMS output
     is DER), else a stream that produces it as it is read (the CMS output is then streamed BER)."""
+    content = content_chunks(message)
+    return content if isinstance(content, bytes) else reader(content)
+
+
+def content_chunks(message: Entity) -> bytes | Iterator[bytes]:
+    """:func:`content_input` with a large content as its pieces (about 1 MiB each, read from the message's
+    source as they are asked for), for a consumer that takes them as they come without copying them."""
     pieces = content_pieces(message)
     if is_large(message):
-        return reader(pieces)
+        return pieces
     head: list[bytes] = []
     size = 0
     for piece in pieces:
         head.append(piece)
         size += len(piece)
         if size > IN_MEMORY:
-            return reader(itertools.chain(head, pieces))
+            return itertools.chain(head, pieces)
     return b"".join(head)
 
 
@@ -299,37 +308,126 @@ def reader(pieces: Iterable[bytes]) -> BinaryIO:
     return io.BufferedReader(ChainReader(pieces), buffer_size=CHUNK)
 
 
+_LINE_IN = 57  # input bytes per base64 line of 76 characters
+_WRITE_LINES = 18396  # lines encoded at a time: about 1 MiB of input, 1.4 MiB of output
+
+
 class Base64Writer:
     """A write-only stream that writes what it is given to ``out`` as base64 lines of 76 characters and
-    CRLF; :meth:`close` writes the last line. Holds at most one line between writes. ``head`` (the header
+    CRLF; :meth:`close` writes the last line. Holds less than 1 MiB between writes. ``head`` (the header
     block of the entity) is written before the first line, so that nothing reaches ``out`` when the
-    producer fails before it writes."""
+    producer fails before it writes.
+
+    Small writes are gathered up to a block of lines (about 1 MiB); a large write is encoded straight from
+    the caller's buffer, so the bytes of a 1 MiB cipher chunk are not copied before they are encoded (only
+    the few that complete the line left open by the previous write). The lines are made in one buffer that
+    is written again and again: ``out`` must not keep what it is given past its ``write()`` (the contract
+    of Python's binary streams)."""
 
     def __init__(self, out: Writable, *, head: bytes = b"") -> None:
         self._out = out
         self._head = head
-        self._encoder = Base64Encoder(line_length=76, eol=CRLF)
+        self._held = bytearray()  # input short of a block of lines (whole lines and the start of one)
+        self._lines = _LineBuffer()
 
-    def write(self, data: bytes) -> int:
-        head, body = self._encoder.feed_parts(data)  # no copy of ``data`` to join it to the held bytes
-        if head:
-            self._emit(head)
-        if body:
-            self._emit(body)
-        return len(data)
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        size = len(view)
+        held = self._held
+        block = _WRITE_LINES * _LINE_IN
+        if len(held) + size < block:
+            held += view
+            return size
+        if held:
+            # complete the open line from ``data`` (``block`` is whole lines, so there is enough)
+            need = -len(held) % _LINE_IN
+            held += view[:need]
+            view = view[need:]
+        whole = len(view) - len(view) % _LINE_IN
+        first = min(whole, block - len(held))  # what fills the first block along with the held lines
+        self._emit(self._lines.encode(held, view[:first]))
+        held.clear()
+        for i in range(first, whole, block):
+            self._emit(self._lines.encode(b"", view[i : min(i + block, whole)]))
+        held += view[whole:]
+        return size
 
     def close(self) -> None:
-        self._emit(self._encoder.close())
+        held = bytes(self._held)
+        self._held.clear()
+        # the rest (less than a block): wrapped in C line by line, which needs no numpy import for a
+        # small message
+        self._emit(pybase64.encodebytes(held).replace(b"\n", CRLF) if held else b"")
 
-    def _emit(self, data: bytes) -> None:
+    def _emit(self, data: bytes | bytearray | memoryview) -> None:
         if self._head:
             self._out.write(self._head)
             self._head = b""
-        self._out.write(data)
+        if data:
+            self._out.write(data)
+
+
+class _LineBuffer:
+    """Base64 of whole 57-byte lines as 76 characters and CRLF each (see :func:`base64_crlf_lines`),
+    written into one buffer of a block of lines that is reused from one call to the next."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._grid: Any = None
+
+    def encode(
+        self, first: bytes | bytearray | memoryview, then: bytes | bytearray | memoryview
+    ) -> bytes | memoryview:
+        """The lines of ``first`` followed by those of ``then`` (each whole lines, a block at most)."""
+        head = len(first) // _LINE_IN
+        lines = head + len(then) // _LINE_IN
+        np = _numpy() if lines >= 64 else None
+        if np is None:
+            return pybase64.encodebytes(bytes(first) + bytes(then)).replace(b"\n", CRLF)
+        if self._grid is None or self._grid.shape[0] < lines:
+            self._grid = None  # releases the buffer's export, so that it can be replaced
+            rows = max(lines, _WRITE_LINES)
+            self._buf = bytearray(rows * 78)
+            self._grid = np.frombuffer(self._buf, dtype=np.uint8).reshape(rows, 78)
+            self._grid[:, 76] = 13
+            self._grid[:, 77] = 10
+        grid = self._grid
+        if head:
+            grid[:head, :76] = np.frombuffer(pybase64.b64encode(first), dtype=np.uint8).reshape(head, 76)
+        if lines > head:
+            encoded = pybase64.b64encode(then)
+            grid[head:lines, :76] = np.frombuffer(encoded, dtype=np.uint8).reshape(lines - head, 76)
+        return memoryview(self._buf)[: lines * 78]
+
+
+def base64_crlf_lines(data: bytes | bytearray | memoryview) -> bytes:
+    """``data`` (whole lines: a multiple of 57 bytes) as base64 lines of 76 characters, each ending in CRLF.
+
+    pybase64 encodes the whole in one SIMD pass; the CRLFs are then put in with one strided copy (numpy,
+    when it is installed). Wrapping in C line by line and replacing every LF by CRLF costs four times as
+    much: it was the largest part of encrypting a large message.
+    """
+    return bytes(_LineBuffer().encode(b"", data))
+
+
+def _numpy() -> Any:
+    """numpy, imported on first use (it is optional, and costs 40 ms to import); None without it."""
+    global _NUMPY
+    if _NUMPY is False:
+        try:
+            import numpy
+
+            _NUMPY = numpy
+        except ImportError:  # pragma: no cover - depends on the installation
+            _NUMPY = None
+    return _NUMPY
+
+
+_NUMPY: Any = False  # not imported yet
 
 
 class Writable(Protocol):
-    def write(self, data: bytes, /) -> int: ...
+    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
 
 
 class OutputSpool:
@@ -343,11 +441,15 @@ class OutputSpool:
         self._parser = mime.MimeParser(self._source)
         self.size = 0
 
-    def write(self, data: bytes) -> int:
-        self.size += len(data)
-        self._source.append(data)
-        self._parser.feed(data)
-        return len(data)
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        # no copy here: the spool writes ``data`` out (or appends it to its memory) and the parser copies
+        # only what it keeps (nothing once the header block of a single-part message is read), so a
+        # writer may reuse its buffer as soon as this returns
+        view = memoryview(data).cast("B")
+        self._source.append(view)
+        self._parser.feed(view)
+        self.size += len(view)
+        return len(view)
 
     def message(self) -> Message:
         """The message written, parsed; close it (or use ``with``) to release the temporary file."""
@@ -383,10 +485,10 @@ class CheckedWriter:
         self._parser = mime.MimeParser(NullSource()) if check else None
         self.pos = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         self._out.write(data)
         if self._parser is not None:
-            self._parser.feed(data)
+            self._parser.feed(data)  # the parser copies what it keeps: a writer may reuse its buffer
         self.pos += len(data)
         return len(data)
 

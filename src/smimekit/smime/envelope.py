@@ -82,8 +82,10 @@ def encrypt_to(
     """Like :func:`encrypt`, but write the encrypted message to ``out`` instead of returning it.
 
     The canonical content is produced from the message's source in 1 MiB pieces and encrypted as it is
-    read; the base64 body is written line by line, so memory does not grow with the message. More than
-    8 MiB of content is written as streamed BER (indefinite lengths), less as DER. Raises as :func:`encrypt`.
+    read; the base64 body is written about 1.4 MiB at a time, so memory does not grow with the message.
+    More than 8 MiB of content is written as streamed BER (indefinite lengths), less as DER. ``out`` gets
+    views of buffers that are reused from one write to the next: like any binary stream, it must use (or
+    copy) what it is given before its ``write()`` returns. Raises as :func:`encrypt`.
     """
     if not isinstance(message, Message):
         raise UsageError("encrypt() takes a parsed Message (smimekit.mime.parse)")
@@ -98,7 +100,7 @@ def encrypt_to(
         raise UsageError("cipher must be a ContentCipher")
     if cipher.legacy:
         raise UsageError(f"{cipher.label} is a legacy cipher and is never used to encrypt")
-    content = _mime.content_input(message)  # raises MimeBuildError before anything is written
+    content = _mime.content_chunks(message)  # raises MimeBuildError before anything is written
     kind = CmsKind.AUTH_ENVELOPED if cipher.aead else CmsKind.ENVELOPED
     body = _mime.Base64Writer(out, head=_mime.pkcs7_head(message, kind))
     cms.encrypt_to(cast(BinaryIO, body), content, chosen, cipher=cipher)  # write() is all it needs
@@ -161,17 +163,20 @@ def decrypt_layer(
 
 def compress(message: Message) -> Message:
     """``application/pkcs7-mime; smime-type=compressed-data`` (``smime.p7z``) holding the canonical body
-    entity compressed with zlib (RFC 3274). Raises MimeBuildError when the content has no canonical form."""
+    entity compressed with zlib (RFC 3274).
+
+    The content is compressed as it is read from the message's source and the result is written as it is
+    made, so memory does not grow with the message (a large result lives in a private temporary file:
+    close it, or use ``with``). Raises MimeBuildError when the content has no canonical form.
+    """
     if not isinstance(message, Message):
         raise UsageError("compress() takes a parsed Message (smimekit.mime.parse)")
-    # cms.compress takes the content whole: compression is not streamed (yet)
-    der = cms.compress(_mime.content_entity(message))
-    spool = _mime.OutputSpool(large=len(der) > _mime.IN_MEMORY)
+    content = _mime.content_chunks(message)  # raises MimeBuildError before anything is written
+    spool = _mime.OutputSpool(large=_mime.is_large(message))
     try:
-        body = _mime.Base64Writer(
-            spool, head=_mime.pkcs7_head(message, CmsKind.COMPRESSED, filename="smime.p7z")
-        )
-        body.write(der)
+        head = _mime.pkcs7_head(message, CmsKind.COMPRESSED, filename="smime.p7z")
+        body = _mime.Base64Writer(spool, head=head)
+        cms.compress_to(body, content)
         body.close()
         return spool.message()
     except BaseException:
@@ -193,9 +198,17 @@ def decompress_layer(message: Entity, *, max_size: int) -> tuple[Message, list[s
     """:func:`decompress`, also returning notes on the headers."""
     if layer_kind(message) is not CmsKind.COMPRESSED:
         raise NotSmimeError("compressed")
-    with _mime.cms_stream(message) as data:
-        content = cms.decompress(data, max_size=max_size)
-    return unwrap_content(message, content)
+    # The content is inflated into a spool that is parsed as it is written (in a private temporary file
+    # when the message is large), and is released only once the whole stream has inflated correctly.
+    spool = _mime.OutputSpool(large=_mime.is_large(message))
+    try:
+        with _mime.cms_stream(message) as data:
+            cms.decompress_to(spool, data, max_size=max_size)
+        inner = spool.message()
+    except BaseException:
+        spool.discard()
+        raise
+    return merge_outer(message, inner)
 
 
 def layer_kind(entity: Entity) -> CmsKind | None:
@@ -210,6 +223,12 @@ def unwrap_content(outer: Entity, content: bytes | BinaryIO) -> tuple[Message, l
     inner = mime.parse(content)
     if not isinstance(content, bytes):
         content.close()  # parse() holds its own descriptor of the spool file
+    return merge_outer(outer, inner)
+
+
+def merge_outer(outer: Entity, inner: Message) -> tuple[Message, list[str]]:
+    """``inner`` (the parsed content of a layer) with the outer header fields it lacks (RFC 8551 §3.1),
+    and notes where the two disagree on From or Subject."""
     extra, notes = _mime.header_merge(outer, inner)
     if not extra:
         return inner, notes

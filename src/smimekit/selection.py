@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 
 from smimekit import pki
 from smimekit.cms import ContentCipher
-from smimekit.errors import StoreNotFoundError, UsageError
+from smimekit.errors import SmimekitError, StoreNotFoundError, UsageError
 from smimekit.pki import (
     KeyPurpose,
     PathFailure,
@@ -352,7 +352,11 @@ def validate_with_revocation(
     result = run(None)
     if fetcher is None or revocation is RevocationMode.OFF or result.anchor is None or not result.unchecked:
         return result
-    return run(fetcher.fetch(result.path, now=at))
+    try:
+        data = fetcher.fetch(result.path, now=at)
+    except SmimekitError as exc:  # a fetcher should not raise; its failure leaves the status unknown
+        data = RevocationData(problems=(str(exc),))
+    return run(data)
 
 
 def _listed_by(certificate: x509.Certificate, crls: Iterable[x509.CertificateRevocationList]) -> str | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 import click
 
@@ -19,15 +18,21 @@ __all__ = ["COMMANDS", "cli", "main"]
 
 # command name -> "module:attribute" inside smimekit.cli
 COMMANDS: dict[str, str] = {
+    "ca": "ca_cmds:ca",
+    "cert": "cert_cmds:cert",
     "compose": "mime_cmds:compose",
-    "decrypt": "smime_cmds:decrypt",
+    "decrypt": "crypt_cmds:decrypt",
     "demo": "demo:demo",
-    "encrypt": "smime_cmds:encrypt",
+    "encrypt": "crypt_cmds:encrypt",
     "extract": "mime_cmds:extract",
+    "fetch": "fetch_cmds:fetch",
+    "gateway": "gateway_cmds:gateway",
     "inspect": "mime_cmds:inspect",
-    "open": "smime_cmds:open_cmd",
-    "sign": "smime_cmds:sign",
-    "verify": "smime_cmds:verify",
+    "keys": "keys_cmds:keys",
+    "open": "verify_cmds:open_cmd",
+    "send": "send_cmds:send",
+    "sign": "sign_cmds:sign",
+    "verify": "verify_cmds:verify",
 }
 
 
@@ -66,14 +71,14 @@ def _version() -> str:
 @click.version_option(_version(), "--version", prog_name="smimekit", message="%(prog)s %(version)s")
 @click.option(
     "--store",
-    metavar="PATH",
-    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH|URL",
+    type=str,
     envvar="SMIMEKIT_STORE",
     show_envvar=True,
     help="The certificate and key store to use (default: the one in your data directory).",
 )
 @click.pass_context
-def cli(ctx: click.Context, store: Path | None) -> None:
+def cli(ctx: click.Context, store: str | None) -> None:
     """smimekit: MIME and S/MIME messages from the command line.
 
     Use '-' for a file name to read stdin or write stdout.

@@ -7,6 +7,7 @@ re-tagged from IMPLICIT [0] to SET OF (RFC 5652 §5.4).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,6 +120,10 @@ def signing_time_value(when: dt.datetime) -> _asn1.Asn1:
     return _asn1.cms.Time({"generalized_time": when})
 
 
+#: How many distinct values each cache of encoded attributes keeps (least recently used go first).
+ATTRIBUTE_CACHE_SIZE = 256
+
+
 def build_signed_attributes(
     *,
     content_type: str,
@@ -130,40 +135,92 @@ def build_signed_attributes(
     capabilities: Sequence[SmimeCapability],
     encryption_certificate: x509.Certificate | None,
 ) -> bytes:
-    """The DER SET OF signed attributes (tag 0x31) for one signer; the signature goes over these bytes."""
+    """The DER SET OF signed attributes (tag 0x31) for one signer; the signature goes over these bytes.
+
+    The attributes that do not change from message to message (contentType, CMSAlgorithmProtection,
+    signingCertificateV2, SMIMECapabilities, SMIMEEncryptionKeyPreference) are encoded once per distinct
+    input and kept as immutable bytes in bounded caches keyed by that input (a certificate by its DER);
+    the output is byte for byte what encoding them afresh gives.
+    """
+    if signing_time is not None and signing_time.tzinfo is None:
+        raise ValueError("signing_time must be timezone-aware")
     attrs = [
-        _attribute(OID_CONTENT_TYPE, [_asn1.cms.ContentType(content_type)]),
+        _content_type_attribute(content_type),
         _attribute(OID_MESSAGE_DIGEST, [_asn1.core.OctetString(message_digest)]),
-        _attribute(
-            OID_ALGORITHM_PROTECTION,
-            [
-                _asn1.cms.CMSAlgorithmProtection(
-                    {
-                        "digest_algorithm": _asn1.algos.DigestAlgorithm.load(digest_algorithm),
-                        "signature_algorithm": _asn1.algos.SignedDigestAlgorithm.load(signature_algorithm),
-                    }
-                )
-            ],
-        ),
-        _attribute(OID_SIGNING_CERTIFICATE_V2, [_signing_certificate_v2(signer_certificate)]),
+        _algorithm_protection_attribute(bytes(digest_algorithm), bytes(signature_algorithm)),
+        _signing_certificate_v2_attribute(signer_certificate.public_bytes(serialization.Encoding.DER)),
     ]
     if signing_time is not None:
-        attrs.append(_attribute(OID_SIGNING_TIME, [signing_time_value(signing_time)]))
+        attrs.append(_signing_time_attribute(signing_time.astimezone(dt.UTC).replace(microsecond=0)))
     if capabilities:
-        caps = []
-        for cap in capabilities:
-            item: dict[str, object] = {"capability_id": cap.oid}
-            if cap.parameters is not None:
-                item["parameters"] = _asn1.core.Any.load(cap.parameters)
-            caps.append(item)
-        attrs.append(_attribute(OID_SMIME_CAPABILITIES, [_asn1.cms.SMIMECapabilites(caps)]))
+        attrs.append(_capabilities_attribute(tuple(capabilities)))
     if encryption_certificate is not None:
-        ias = _asn1.issuer_and_serial(
-            encryption_certificate.issuer.public_bytes(), encryption_certificate.serial_number
+        attrs.append(
+            _key_preference_attribute(
+                encryption_certificate.issuer.public_bytes(), encryption_certificate.serial_number
+            )
         )
-        pref = _asn1.cms.SMIMEEncryptionKeyPreference({"issuer_and_serial_number": ias})
-        attrs.append(_attribute(OID_ENCRYPTION_KEY_PREFERENCE, [pref]))
     return _asn1.set_of_der(attrs)
+
+
+@functools.lru_cache(maxsize=ATTRIBUTE_CACHE_SIZE)
+def _content_type_attribute(content_type: str) -> bytes:
+    return _attribute(OID_CONTENT_TYPE, [_asn1.cms.ContentType(content_type)])
+
+
+@functools.lru_cache(maxsize=ATTRIBUTE_CACHE_SIZE)
+def _algorithm_protection_attribute(digest_algorithm: bytes, signature_algorithm: bytes) -> bytes:
+    protection = _asn1.cms.CMSAlgorithmProtection(
+        {
+            "digest_algorithm": _asn1.algos.DigestAlgorithm.load(digest_algorithm),
+            "signature_algorithm": _asn1.algos.SignedDigestAlgorithm.load(signature_algorithm),
+        }
+    )
+    return _attribute(OID_ALGORITHM_PROTECTION, [protection])
+
+
+@functools.lru_cache(maxsize=ATTRIBUTE_CACHE_SIZE)
+def _signing_certificate_v2_attribute(cert_der: bytes) -> bytes:
+    # keyed by the whole DER: two certificates that differ anywhere never share an entry
+    cert = x509.load_der_x509_certificate(cert_der)
+    return _attribute(OID_SIGNING_CERTIFICATE_V2, [_signing_certificate_v2(cert)])
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_time_attribute(when: dt.datetime) -> bytes:
+    # whole seconds: the messages signed within one second share the encoding
+    return _attribute(OID_SIGNING_TIME, [signing_time_value(when)])
+
+
+@functools.lru_cache(maxsize=ATTRIBUTE_CACHE_SIZE)
+def _capabilities_attribute(capabilities: tuple[SmimeCapability, ...]) -> bytes:
+    caps = []
+    for cap in capabilities:
+        item: dict[str, object] = {"capability_id": cap.oid}
+        if cap.parameters is not None:
+            item["parameters"] = _asn1.core.Any.load(cap.parameters)
+        caps.append(item)
+    return _attribute(OID_SMIME_CAPABILITIES, [_asn1.cms.SMIMECapabilites(caps)])
+
+
+@functools.lru_cache(maxsize=ATTRIBUTE_CACHE_SIZE)
+def _key_preference_attribute(issuer: bytes, serial_number: int) -> bytes:
+    ias = _asn1.issuer_and_serial(issuer, serial_number)
+    pref = _asn1.cms.SMIMEEncryptionKeyPreference({"issuer_and_serial_number": ias})
+    return _attribute(OID_ENCRYPTION_KEY_PREFERENCE, [pref])
+
+
+def clear_attribute_caches() -> None:
+    """Forget every cached attribute encoding (for tests and benchmarks that want a cold start)."""
+    for cached in (
+        _content_type_attribute,
+        _algorithm_protection_attribute,
+        _signing_certificate_v2_attribute,
+        _signing_time_attribute,
+        _capabilities_attribute,
+        _key_preference_attribute,
+    ):
+        cached.cache_clear()
 
 
 def _signing_certificate_v2(cert: x509.Certificate) -> _asn1.Asn1:

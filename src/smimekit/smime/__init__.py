@@ -17,6 +17,7 @@ return are parsed from a private temporary file when they are large; close them 
 
 from smimekit.smime.diagnose import diagnose
 from smimekit.smime.envelope import compress, decompress, decrypt, encrypt, encrypt_to
+from smimekit.smime.kinds import SmimeKind, kind_of
 from smimekit.smime.report import (
     CertificateSummary,
     DecryptionInfo,
@@ -24,6 +25,7 @@ from smimekit.smime.report import (
     LayerReport,
     OpenResult,
     PathVerdict,
+    RevocationVerdict,
     SignatureReport,
     TrustVerdict,
     VerificationReport,
@@ -41,7 +43,9 @@ __all__ = [
     "LayerReport",
     "OpenResult",
     "PathVerdict",
+    "RevocationVerdict",
     "SignatureReport",
+    "SmimeKind",
     "TrustVerdict",
     "VerificationReport",
     "compress",
@@ -50,6 +54,7 @@ __all__ = [
     "diagnose",
     "encrypt",
     "encrypt_to",
+    "kind_of",
     "micalg",
     "open",
     "open_message",

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp as x509_ocsp
 
 from smimekit.errors import FetchError, UsageError
 from smimekit.net.http import HttpClient
 from smimekit.net.revocation import RevocationFetcher, crl_urls, delta_crl_urls, ocsp_urls
-from smimekit.pki import RevocationData, validate_signer
+from smimekit.pki import RevocationData, RevocationMode, validate_signer
 from smimekit.pki import RevocationFetcher as FetcherProtocol
 from smimekit.store import open_store
 from tests.pki._revocation_pki import (
@@ -248,3 +250,154 @@ def test_ldap_only_distribution_point_is_reported(root: Identity) -> None:
     alice = issue(root, "Alice", email="alice@example.com", crl_url="ldap://127.0.0.1/cn=CRL")
     data = RevocationFetcher().fetch([alice.cert, root.cert], now=utcnow())
     assert data.crls == () and any("http" in p for p in data.problems)
+
+
+# ------------------------------------------------------------- forged data is never cached (review t3)
+
+
+def _rogue_crl(claimed: Identity, signer: Identity, *, this_update: dt.datetime) -> bytes:
+    """A CRL naming ``claimed`` as its issuer, signed by ``signer``'s key, valid for ten years."""
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(claimed.cert.subject)
+        .last_update(this_update)
+        .next_update(this_update + dt.timedelta(days=3650))
+        .add_extension(x509.CRLNumber(99), critical=False)
+        .sign(signer.key, hashes.SHA256())
+    )
+    return der(crl)
+
+
+def test_forged_ocsp_answer_is_not_cached_and_the_crl_is_tried(
+    root: Identity, server: CrlServer, tmp_path: Path
+) -> None:
+    rogue = make_ca("Rogue")
+    mode = {"rogue": True}
+    with ocsp_responder(root) as real, ocsp_responder(root, signer=rogue) as fake:
+
+        class Switch(QuietHandler):
+            def do_POST(self) -> None:
+                body = self.read_body()
+                self.send_body((fake if mode["rogue"] else real).answer(body), "application/ocsp-response")
+
+        with serving(Switch) as port:
+            url = f"http://127.0.0.1:{port}/"
+            alice = issue(
+                root, "Alice", email="alice@example.com", ocsp_url=url, crl_url=server.url("/root.crl")
+            )
+            real.add(alice.cert)
+            fake.add(alice.cert)
+            server.files["/root.crl"] = der(make_crl(root))
+            now = utcnow()
+            with open_store(tmp_path / "store.db") as store:
+                first = RevocationFetcher(store=store).fetch([alice.cert, root.cert], now=now)
+                # the forged answer is refused, and the CRL is used instead
+                assert first.ocsp_responses == () and len(first.crls) == 1
+                assert any("unauthorized" in p for p in first.problems)
+                assert store.ocsp_response(alice.cert.fingerprint(hashes.SHA256()).hex(), now=now) is None
+            mode["rogue"] = False  # the attacker has left the path: the real responder is asked
+            with open_store(tmp_path / "store.db") as store:
+                later = RevocationFetcher(store=store).fetch([alice.cert, root.cert], now=now)
+            assert real.requests == 1 and len(later.ocsp_responses) == 1
+            trust = validate_signer(
+                alice.cert,
+                anchors=[root.cert],
+                signing_time=None,
+                now=now,
+                ocsp_responses=later.ocsp_responses,
+                crls=later.crls,
+                revocation=RevocationMode.HARD,
+                origins=later.origins,
+            )
+            assert trust.trusted, trust.reason
+
+
+def test_forged_ocsp_answer_alone_still_fails_soft_validation(root: Identity) -> None:
+    # nothing better is at hand (no CRL): the unverified answer goes to validation, which refuses it
+    rogue = make_ca("Rogue")
+    with ocsp_responder(root, signer=rogue) as fake:
+        alice = issue(root, "Alice", email="alice@example.com", ocsp_url=fake.url)
+        fake.add(alice.cert)
+        now = utcnow()
+        fetcher = RevocationFetcher()
+        data = fetcher.fetch([alice.cert, root.cert], now=now)
+        assert len(data.ocsp_responses) == 1
+        fetcher.fetch([alice.cert, root.cert], now=now)
+        assert fake.requests == 2  # not cached
+        trust = validate_signer(
+            alice.cert, anchors=[root.cert], signing_time=None, now=now, ocsp_responses=data.ocsp_responses
+        )
+        assert not trust.trusted
+
+
+def test_forged_ocsp_response_in_the_store_is_not_used(root: Identity, tmp_path: Path) -> None:
+    rogue = make_ca("Rogue")
+    with ocsp_responder(root) as real, ocsp_responder(root, signer=rogue) as fake:
+        alice = issue(root, "Alice", email="alice@example.com", ocsp_url=real.url)
+        real.add(alice.cert)
+        fake.add(alice.cert)
+        request = (
+            x509_ocsp.OCSPRequestBuilder()
+            .add_certificate(alice.cert, root.cert, hashes.SHA1())
+            .build()
+            .public_bytes(serialization.Encoding.DER)
+        )
+        forged = fake.answer(request)
+        parsed = x509_ocsp.load_der_ocsp_response(forged)
+        now = utcnow()
+        fingerprint = alice.cert.fingerprint(hashes.SHA256()).hex()
+        with open_store(tmp_path / "store.db") as store:
+            # what an older smimekit (or another process) may have left there
+            store.put_ocsp_response(
+                fingerprint, forged, this_update=parsed.this_update_utc, next_update=parsed.next_update_utc
+            )
+            data = RevocationFetcher(store=store).fetch([alice.cert, root.cert], now=now)
+            assert real.requests == 1 and data.ocsp_responses != (forged,)
+            # the verified answer replaced it (asked a minute on: openssl dates it to the second)
+            later = now + dt.timedelta(minutes=1)
+            assert store.ocsp_response(fingerprint, now=later) == data.ocsp_responses[0]
+
+
+def test_forged_crl_is_refused_and_not_cached(root: Identity, server: CrlServer, tmp_path: Path) -> None:
+    rogue = make_ca("Rogue")
+    alice = issue(root, "Alice", email="alice@example.com", crl_url=server.url("/root.crl"))
+    now = utcnow()
+    server.files["/root.crl"] = _rogue_crl(root, rogue, this_update=now - dt.timedelta(minutes=1))
+    with open_store(tmp_path / "store.db") as store:
+        fetcher = RevocationFetcher(store=store)
+        data = fetcher.fetch([alice.cert, root.cert], now=now)
+        assert data.crls == () and any("signature" in p for p in data.problems)
+        assert store.crl_for_url(server.url("/root.crl")) is None and store.crls() == []
+        server.files["/root.crl"] = der(make_crl(root))  # the attacker has left the path
+        again = fetcher.fetch([alice.cert, root.cert], now=now)
+        assert [der(c) for c in again.crls] == [server.files["/root.crl"]]
+    assert server.hits["/root.crl"] == 2
+
+
+def test_crl_of_another_ca_key_in_the_store_is_fetched_again(
+    root: Identity, server: CrlServer, tmp_path: Path
+) -> None:
+    rogue = make_ca("Rogue")
+    alice = issue(root, "Alice", email="alice@example.com", crl_url=server.url("/root.crl"))
+    now = utcnow()
+    server.files["/root.crl"] = der(make_crl(root))
+    forged = _rogue_crl(root, rogue, this_update=now - dt.timedelta(minutes=1))
+    with open_store(tmp_path / "store.db") as store:
+        store.put_crl(x509.load_der_x509_crl(forged), url=server.url("/root.crl"))
+        data = RevocationFetcher(store=store).fetch([alice.cert, root.cert], now=now)
+    assert [der(c) for c in data.crls] == [server.files["/root.crl"]]
+    assert server.hits["/root.crl"] == 1
+
+
+def test_cached_data_is_fetched_again_after_max_reuse(root: Identity, server: CrlServer) -> None:
+    from smimekit.net.revocation import MAX_REUSE
+
+    alice = issue(root, "Alice", email="alice@example.com", crl_url=server.url("/root.crl"))
+    now = utcnow()
+    server.files["/root.crl"] = der(make_crl(root, next_update=now + 30 * MAX_REUSE))
+    fetcher = RevocationFetcher()
+    fetcher.fetch([alice.cert, root.cert], now=now)
+    fetcher.fetch([alice.cert, root.cert], now=now + MAX_REUSE / 2)
+    assert server.hits["/root.crl"] == 1
+    fetcher.fetch([alice.cert, root.cert], now=now + MAX_REUSE * 2)  # nextUpdate is far, but still asked
+    assert server.hits["/root.crl"] == 2

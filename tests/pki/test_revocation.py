@@ -282,3 +282,62 @@ def test_revoked_ca_is_reported_with_the_ca_status(root: Identity, inter: Identi
     assert not result.trusted and result.failure is PathFailure.REVOKED
     assert result.reason is not None and "the CA certificate" in result.reason
     assert [r.status for r in result.revocation] == [RevocationStatus.GOOD, RevocationStatus.REVOKED]
+
+
+def test_response_of_another_ca_for_the_same_serial_does_not_make_it_good(
+    root: Identity, inter: Identity, alice: Identity
+) -> None:
+    # review t7: the responder does not know alice; an attacker adds a response of their own CA about a
+    # certificate with alice's serial number, "revoked" in a month (so "good" at the time asked about)
+    now = utcnow()
+    rogue = make_ca("Rogue")
+    twin = Identity(
+        x509.CertificateBuilder()
+        .subject_name(alice.cert.subject)
+        .issuer_name(rogue.cert.subject)
+        .public_key(alice.cert.public_key())
+        .serial_number(alice.cert.serial_number)
+        .not_valid_before(alice.cert.not_valid_before_utc)
+        .not_valid_after(alice.cert.not_valid_after_utc)
+        .sign(rogue.key, hashes.SHA256()),
+        rogue.key,
+        (),
+    )
+    unknown = _unknown_response(alice, inter)
+    attacker = response(twin, rogue, rogue, revoked_at=now + 30 * DAY)
+    forged_here = response(alice, inter, rogue, revoked_at=now + 30 * DAY)  # alice's certID, wrong signer
+    crls = [make_crl(root)]  # the intermediate is good: only alice's status is in question
+    for extra in ([], [attacker], [forged_here], [attacker, forged_here]):
+        result = check(
+            alice, root, ocsp_responses=[unknown, *extra], crls=crls, revocation=RevocationMode.HARD
+        )
+        assert not result.trusted, extra
+        assert leaf_status(result) is RevocationStatus.UNKNOWN
+
+
+def test_genuine_revocation_after_the_time_asked_about_is_still_good(
+    root: Identity, inter: Identity, alice: Identity
+) -> None:
+    now = utcnow()
+    der = response(alice, inter, inter, revoked_at=now + 30 * DAY)
+    result = check(
+        alice, root, ocsp_responses=[der], crls=[make_crl(root)], revocation=RevocationMode.HARD, at=now
+    )
+    assert result.trusted, result.reason
+    assert leaf_status(result) is RevocationStatus.GOOD
+
+
+def _unknown_response(cert: Identity, issuer: Identity) -> bytes:
+    now = utcnow()
+    builder = ocsp.OCSPResponseBuilder().add_response(
+        cert=cert.cert,
+        issuer=issuer.cert,
+        algorithm=hashes.SHA1(),
+        cert_status=ocsp.OCSPCertStatus.UNKNOWN,
+        this_update=now - HOUR,
+        next_update=now + DAY,
+        revocation_time=None,
+        revocation_reason=None,
+    )
+    builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, issuer.cert)
+    return builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)

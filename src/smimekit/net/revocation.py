@@ -6,10 +6,16 @@ request built with ``cryptography.x509.ocsp``, with a nonce when asked); when th
 it gets the CRLs named by the CRL distribution points, and the delta CRLs named by the freshest-CRL
 extension (of the certificate or of its CRL). Only http(s) URLs are fetched (see :mod:`smimekit.net.http`).
 
-What was fetched is cached in memory and, when a store is given, in the store: a CRL is reused until its
-nextUpdate, an OCSP response until its nextUpdate. Nothing is decided here: the data goes to
-``smimekit.pki.validate_signer``, which checks signatures, authority and freshness. A fetch that fails is a
-problem sentence in the result, never an exception: the status then stays unknown.
+Nothing unverified is kept or handed on: an OCSP response must pass
+:func:`smimekit.pki.revocation.verified_ocsp_problem` (certID, time, nonce, signature and the responder's
+authorisation, checked by path validation with that response alone) and a CRL
+:func:`smimekit.pki.revocation.crl_problem` (issued and signed by the issuing CA of the path, not dated in
+the future); an OCSP answer that cannot be used makes the fetcher try the CRLs. What passed is cached in
+memory and, when a store is given, in the store, and reused until its nextUpdate but never longer than
+``MAX_REUSE`` after it was fetched; what comes back from the store is checked again. A fetch that fails is
+a problem sentence in the result, never an exception: the status then stays unknown. The data still goes
+to ``smimekit.pki.validate_signer``, which decides. Indirect CRLs (signed by another key than the
+issuing CA's) are not fetched.
 
 Use::
 
@@ -38,7 +44,14 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from smimekit.errors import FetchError, SmimekitError
 from smimekit.net.http import HttpClient
-from smimekit.pki.revocation import RevocationData, ocsp_response_problem
+from smimekit.pki.revocation import (
+    OCSP_TIME_TOLERANCE,
+    RevocationData,
+    crl_problem,
+    ocsp_response_problem,
+    single_response_matches,
+    verified_ocsp_problem,
+)
 from smimekit.store.api import Store
 
 __all__ = ["RevocationFetcher", "crl_urls", "delta_crl_urls", "ocsp_urls"]
@@ -47,6 +60,8 @@ _log = logging.getLogger(__name__)
 
 #: A CRL or OCSP response without nextUpdate is reused for this long.
 NO_NEXT_UPDATE_REUSE = dt.timedelta(hours=1)
+#: Whatever nextUpdate it claims, a cached CRL or OCSP response is fetched again after this long.
+MAX_REUSE = dt.timedelta(days=1)
 #: At most this many URLs of each kind are tried per certificate (a hostile certificate may list many).
 MAX_URLS = 4
 #: The memory cache keeps at most this many CRLs and this many OCSP responses (the oldest go first).
@@ -64,7 +79,7 @@ class _CachedCrl:
 @dataclass(frozen=True)
 class _CachedOcsp:
     der: bytes
-    this_update: dt.datetime
+    fetched: dt.datetime
     next_update: dt.datetime | None
 
 
@@ -110,18 +125,25 @@ class RevocationFetcher:
         for index, cert in enumerate(certs[:-1]):
             issuer = certs[index + 1]
             try:
+                rejected: list[tuple[bytes, str]] = []
                 if self._use_ocsp:
-                    answer = self._first_ocsp(cert, issuer, now, problems)
+                    answer = self._first_ocsp(certs, index, now, problems, rejected)
                     if answer is not None:
                         der, url = answer
                         responses.append(der)
                         origins[der] = url
                         continue
-                if self._use_crl:
-                    for crl, url in self._crls_for(cert, now, problems):
-                        if crl not in crls:
-                            crls.append(crl)
-                        origins[crl.public_bytes(serialization.Encoding.DER)] = url
+                found = self._crls_for(cert, issuer, now, problems) if self._use_crl else []
+                for crl, url in found:
+                    if crl not in crls:
+                        crls.append(crl)
+                    origins[crl.public_bytes(serialization.Encoding.DER)] = url
+                if not found and rejected:
+                    # Nothing better: the response that failed verification goes to validation (never to
+                    # a cache), which refuses it and says why, rather than the status being merely unknown.
+                    der, url = rejected[0]
+                    responses.append(der)
+                    origins[der] = url
             except (ValueError, TypeError) as exc:  # an odd certificate or response: say so, do not raise
                 problems.append(f"revocation data for {cert.subject.rfc4514_string()} cannot be used ({exc})")
         return RevocationData(tuple(crls), tuple(responses), origins, tuple(dict.fromkeys(problems)))
@@ -129,26 +151,43 @@ class RevocationFetcher:
     # ------------------------------------------------------------------------------------------ OCSP
 
     def _first_ocsp(
-        self, cert: x509.Certificate, issuer: x509.Certificate, now: dt.datetime, problems: list[str]
+        self,
+        certs: list[x509.Certificate],
+        index: int,
+        now: dt.datetime,
+        problems: list[str],
+        rejected: list[tuple[bytes, str]],
     ) -> tuple[bytes, str] | None:
+        """A verified OCSP response for ``certs[index]`` and its URL, or None; responses about the
+        certificate that failed verification (signature, responder) are added to ``rejected``."""
+        cert = certs[index]
         urls = ocsp_urls(cert)
         if not urls:
             return None
         fingerprint = cert.fingerprint(hashes.SHA256()).hex()
-        cached = self._cached_ocsp(fingerprint, cert, issuer, now)
+        # a response verified for one path (issuer and anchor) is reused for that path only
+        memory_key = "".join(
+            c.fingerprint(hashes.SHA256()).hex() for c in (cert, certs[index + 1], certs[-1])
+        )
+        cached = self._cached_ocsp(memory_key, fingerprint, certs, index, now)
         if cached is not None:
             return cached, urls[0]
         for url in urls[:MAX_URLS]:
             try:
-                der = self._ask(url, cert, issuer, now)
+                der = self._ask(url, certs, index, now)
+            except _Unverified as exc:
+                problems.append(exc.reason)
+                rejected.append((exc.der, url))
+                continue
             except FetchError as exc:
                 problems.append(exc.reason)
                 continue
-            self._keep_ocsp(fingerprint, der)
+            self._keep_ocsp(memory_key, fingerprint, der, now)
             return der, url
         return None
 
-    def _ask(self, url: str, cert: x509.Certificate, issuer: x509.Certificate, now: dt.datetime) -> bytes:
+    def _ask(self, url: str, certs: list[x509.Certificate], index: int, now: dt.datetime) -> bytes:
+        cert, issuer = certs[index], certs[index + 1]
         builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1())
         nonce = os.urandom(_NONCE_SIZE) if self._nonce else None
         if nonce is not None:
@@ -156,40 +195,68 @@ class RevocationFetcher:
         request = builder.build().public_bytes(serialization.Encoding.DER)
         der = self._client.post(url, request, content_type="application/ocsp-request").body
         problem = ocsp_response_problem(der, certificate=cert, issuer=issuer, at=now, nonce=nonce)
-        if problem is None and _single_status(der, cert) is ocsp.OCSPCertStatus.UNKNOWN:
+        if problem is None and _single_status(der, cert, issuer) is ocsp.OCSPCertStatus.UNKNOWN:
             problem = "the OCSP responder does not know the certificate"
+        if problem is None:  # only now the costly part: signature and the responder's authorisation
+            problem = verified_ocsp_problem(der, path=certs, index=index, at=now, nonce=nonce)
+            if problem is not None:
+                raise _Unverified(f"OCSP {url}: {problem}", der)
         if problem is not None:
             raise FetchError(f"OCSP {url}: {problem}")
         return der
 
     def _cached_ocsp(
-        self, fingerprint: str, cert: x509.Certificate, issuer: x509.Certificate, now: dt.datetime
+        self, memory_key: str, fingerprint: str, certs: list[x509.Certificate], index: int, now: dt.datetime
     ) -> bytes | None:
+        cert, issuer = certs[index], certs[index + 1]
         with self._lock:
-            entry = self._ocsp.get(fingerprint)
-        der: bytes | None = None
-        if entry is not None and _still_fresh(entry.this_update, entry.next_update, now):
-            der = entry.der
-        elif self._store is not None:
-            try:
-                der = self._store.ocsp_response(fingerprint, now=now)
-            except SmimekitError as exc:
-                _log.warning("the OCSP cache of the store cannot be read: %s", exc)
+            entry = self._ocsp.get(memory_key)
+        # verified when it was fetched, for this very path; its times are checked again
+        if (
+            entry is not None
+            and _still_fresh(entry.fetched, entry.next_update, now)
+            and ocsp_response_problem(entry.der, certificate=cert, issuer=issuer, at=now) is None
+        ):
+            return entry.der
+        if self._store is None:
+            return None
+        try:
+            der = self._store.ocsp_response(fingerprint, now=now)
+        except SmimekitError as exc:
+            _log.warning("the OCSP cache of the store cannot be read: %s", exc)
+            return None
         if der is None:
             return None
-        if ocsp_response_problem(der, certificate=cert, issuer=issuer, at=now) is not None:
+        try:
+            this_update = ocsp.load_der_ocsp_response(der).this_update_utc
+        except ValueError:
             return None
+        if now - this_update > MAX_REUSE:
+            return None
+        # the store may hold what another process (or an older smimekit) put there: verify it again
+        if verified_ocsp_problem(der, path=certs, index=index, at=now) is not None:
+            return None
+        if _single_status(der, cert, issuer) is ocsp.OCSPCertStatus.UNKNOWN:
+            return None
+        self._remember_ocsp(memory_key, der, now)
         return der
 
-    def _keep_ocsp(self, fingerprint: str, der: bytes) -> None:
-        response = ocsp.load_der_ocsp_response(der)  # already screened: readable and successful
-        entry = _CachedOcsp(der, response.this_update_utc, response.next_update_utc)
+    def _remember_ocsp(self, memory_key: str, der: bytes, now: dt.datetime) -> ocsp.OCSPResponse:
+        response = ocsp.load_der_ocsp_response(der)  # already verified: readable and successful
+        entry = _CachedOcsp(der, now, response.next_update_utc)
         with self._lock:
-            _bounded_put(self._ocsp, fingerprint, entry)
+            _bounded_put(self._ocsp, memory_key, entry)
+        return response
+
+    def _keep_ocsp(self, memory_key: str, fingerprint: str, der: bytes, now: dt.datetime) -> None:
+        response = self._remember_ocsp(memory_key, der, now)
         if self._store is not None:
             try:
                 self._store.put_ocsp_response(
-                    fingerprint, der, this_update=entry.this_update, next_update=entry.next_update
+                    fingerprint,
+                    der,
+                    this_update=response.this_update_utc,
+                    next_update=response.next_update_utc,
                 )
             except SmimekitError as exc:
                 _log.warning("the OCSP response cannot be cached in the store: %s", exc)
@@ -197,14 +264,14 @@ class RevocationFetcher:
     # ------------------------------------------------------------------------------------------ CRLs
 
     def _crls_for(
-        self, cert: x509.Certificate, now: dt.datetime, problems: list[str]
+        self, cert: x509.Certificate, issuer: x509.Certificate, now: dt.datetime, problems: list[str]
     ) -> list[tuple[x509.CertificateRevocationList, str]]:
         out: list[tuple[x509.CertificateRevocationList, str]] = []
         base: x509.CertificateRevocationList | None = None
         urls = crl_urls(cert)
         for url in urls[:MAX_URLS]:
             try:
-                base = self._crl(url, now)
+                base = self._crl(url, issuer, now)
             except FetchError as exc:
                 problems.append(exc.reason)
                 continue
@@ -215,16 +282,24 @@ class RevocationFetcher:
         deltas = delta_crl_urls(cert) or (delta_crl_urls(base) if base is not None else [])
         for url in deltas[:MAX_URLS]:
             try:
-                out.append((self._crl(url, now), url))
+                out.append((self._crl(url, issuer, now), url))
                 break
             except FetchError as exc:
                 problems.append(exc.reason)
         return out
 
-    def _crl(self, url: str, now: dt.datetime) -> x509.CertificateRevocationList:
+    def _crl(self, url: str, issuer: x509.Certificate, now: dt.datetime) -> x509.CertificateRevocationList:
+        """The CRL at ``url``, issued and signed by ``issuer``: from the cache when fresh, else fetched.
+
+        FetchError when it cannot be fetched or is not ``issuer``'s (nothing unverified is cached).
+        """
         with self._lock:
             entry = self._crls.get(url)
-        if entry is not None and _still_fresh(entry.fetched, entry.crl.next_update_utc, now):
+        if (
+            entry is not None
+            and _still_fresh(entry.fetched, entry.crl.next_update_utc, now)
+            and crl_problem(entry.crl, issuer=issuer, at=now) is None
+        ):
             return entry.crl
         if self._store is not None:
             try:
@@ -232,7 +307,11 @@ class RevocationFetcher:
             except SmimekitError as exc:
                 _log.warning("the CRL cache of the store cannot be read: %s", exc)
                 stored = None
-            if stored is not None and _still_fresh(stored[1], stored[0].next_update_utc, now):
+            if (
+                stored is not None
+                and _still_fresh(stored[1], stored[0].next_update_utc, now)
+                and crl_problem(stored[0], issuer=issuer, at=now) is None
+            ):
                 with self._lock:
                     _bounded_put(self._crls, url, _CachedCrl(stored[0], stored[1]))
                 return stored[0]
@@ -240,6 +319,9 @@ class RevocationFetcher:
             raise FetchError(f"the CRL at {url} is not on http(s)")
         body = self._client.get(url).body
         crl = _parse_crl(url, body)
+        problem = crl_problem(crl, issuer=issuer, at=now)
+        if problem is not None:
+            raise FetchError(f"CRL {url}: {problem}")
         with self._lock:
             _bounded_put(self._crls, url, _CachedCrl(crl, now))
         if self._store is not None:
@@ -250,6 +332,14 @@ class RevocationFetcher:
         return crl
 
 
+class _Unverified(FetchError):
+    """An OCSP response about the certificate whose signature or responder did not verify."""
+
+    def __init__(self, reason: str, der: bytes) -> None:
+        super().__init__(reason)
+        self.der = der
+
+
 def _bounded_put(cache: dict[str, _T], key: str, value: _T) -> None:
     cache.pop(key, None)
     cache[key] = value
@@ -258,9 +348,12 @@ def _bounded_put(cache: dict[str, _T], key: str, value: _T) -> None:
 
 
 def _still_fresh(fetched: dt.datetime, next_update: dt.datetime | None, now: dt.datetime) -> bool:
+    # (the store records when it stored, by its own clock: allow for the caller's ``now`` being earlier)
+    if not fetched - OCSP_TIME_TOLERANCE <= now < fetched + MAX_REUSE:
+        return False
     if next_update is not None:
         return now < next_update
-    return fetched <= now < fetched + NO_NEXT_UPDATE_REUSE
+    return now < fetched + NO_NEXT_UPDATE_REUSE
 
 
 def _parse_crl(url: str, body: bytes) -> x509.CertificateRevocationList:
@@ -272,10 +365,12 @@ def _parse_crl(url: str, body: bytes) -> x509.CertificateRevocationList:
         raise FetchError(f"{url} did not serve a CRL ({exc})") from None
 
 
-def _single_status(der: bytes, cert: x509.Certificate) -> ocsp.OCSPCertStatus | None:
+def _single_status(
+    der: bytes, cert: x509.Certificate, issuer: x509.Certificate
+) -> ocsp.OCSPCertStatus | None:
     response = ocsp.load_der_ocsp_response(der)
     for single in response.responses:
-        if single.serial_number == cert.serial_number:
+        if single_response_matches(single, cert, issuer):
             return single.certificate_status
     return None
 

@@ -46,7 +46,7 @@ from cryptography.x509.oid import NameOID
 from smimekit.pki.policies import ANY_POLICY, PolicyRequirements
 from smimekit.pki.profile import describe
 from smimekit.pki.result import CertificateRevocation, PathFailure, RevocationMode, RevocationStatus
-from smimekit.pki.revocation import ocsp_response_problem, reason_name
+from smimekit.pki.revocation import ocsp_response_problem, reason_name, single_response_matches
 
 __all__ = ["EngineOutcome", "run_pkix"]
 
@@ -143,17 +143,20 @@ def run_pkix(
 
     async def work() -> tuple[Any, list[tuple[Any, _Check, _Check]], Exception | None]:
         # Every certificate of the path is then checked one by one, so that each status is known.
-        context = ValidationContext(
-            trust_roots=roots,
-            other_certs=others,
-            moment=at,
-            allow_fetching=False,
-            crls=crl_ders,
-            ocsps=ocsp_ders,
-            revinfo_policy=CertRevTrustPolicy(checking, retroactive_revinfo=True),
-            time_tolerance=dt.timedelta(0),
-            algorithm_usage_policy=_legacy_policy() if legacy_algorithms else None,
-        )
+        def context_for(crl_list: list[bytes], ocsp_list: list[bytes]) -> Any:
+            return ValidationContext(
+                trust_roots=roots,
+                other_certs=others,
+                moment=at,
+                allow_fetching=False,
+                crls=crl_list,
+                ocsps=ocsp_list,
+                revinfo_policy=CertRevTrustPolicy(checking, retroactive_revinfo=True),
+                time_tolerance=dt.timedelta(0),
+                algorithm_usage_policy=_legacy_policy() if legacy_algorithms else None,
+            )
+
+        context = context_for(crl_ders, ocsp_ders)
         validator = CertificateValidator(leaf, validation_context=context, pkix_params=params)
         failure: Exception | None = None
         try:
@@ -165,8 +168,16 @@ def run_pkix(
         checks: list[tuple[Any, _Check, _Check]] = []
         if mode is RevocationMode.OFF:
             return path, checks, failure
-        for cert in list(path.iter_certs(include_root=False)):  # from the anchor's side down to the leaf
-            ocsp_check = await _check_ocsp(cert, path, context, at, ocsp_ders) if ocsp_ders else _Check()
+        in_order = list(path.iter_certs(include_root=True))  # anchor first
+        for position, cert in enumerate(in_order[1:], start=1):  # from the anchor's side down to the leaf
+            pair = (back(cert), back(in_order[position - 1]))
+
+            def alone(der: bytes) -> Any:
+                return context_for(crl_ders, [der])  # that response alone, the CRLs as given
+
+            ocsp_check = (
+                await _check_ocsp(cert, pair, path, context, alone, at, ocsp_ders) if ocsp_ders else _Check()
+            )
             crl_check = await _check_crl(cert, path, context) if crl_ders else _Check()
             checks.append((cert, ocsp_check, crl_check))
         return path, checks, failure
@@ -209,7 +220,13 @@ def run_pkix(
 
 
 async def _check_ocsp(
-    cert: Any, path: Any, context: Any, at: dt.datetime, ocsp_ders: Sequence[bytes]
+    cert: Any,
+    pair: tuple[x509.Certificate, x509.Certificate],
+    path: Any,
+    context: Any,
+    alone: Callable[[bytes], Any],
+    at: dt.datetime,
+    ocsp_ders: Sequence[bytes],
 ) -> _Check:
     from pyhanko_certvalidator import errors as e
     from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
@@ -225,28 +242,60 @@ async def _check_ocsp(
             return _Check("failed", exc, _failure_texts(exc))
         # No failure recorded: a response about it passed every check (signature, responder, time) but
         # does not say "good": it says "unknown", or "revoked" from a time after the one asked about.
-        return _not_good(cert.serial_number, at, ocsp_ders, exc)
+        return await _not_good(cert, pair, path, alone, at, ocsp_ders, exc)
     except Exception as exc:  # a response covers it but cannot be used: say why
         return _Check("failed", exc, _failure_texts(exc))
     return _Check("good")
 
 
-def _not_good(serial: int, at: dt.datetime, ocsp_ders: Sequence[bytes], exc: Exception) -> _Check:
-    from cryptography.x509 import ocsp
+async def _not_good(
+    cert: Any,
+    pair: tuple[x509.Certificate, x509.Certificate],
+    path: Any,
+    alone: Callable[[bytes], Any],
+    at: dt.datetime,
+    ocsp_ders: Sequence[bytes],
+    exc: Exception,
+) -> _Check:
+    """Good at ``at`` when a response about ``cert`` says it was revoked only after ``at``.
 
+    Only a response with the certificate's full certID (issuer name hash, issuer key hash and serial,
+    against the issuer of ``path``) counts, and only once the library has verified it on its own: its
+    signature, its responder's authorisation and its time. A response of another CA for the same serial
+    number, or a forged one, never turns the status into good.
+    """
+    from cryptography.x509 import ocsp
+    from pyhanko_certvalidator import errors as e
+    from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
+
+    certificate, issuer = pair
     for der in ocsp_ders:
+        if not _answers(der, certificate, issuer):
+            continue
         try:
             singles = list(ocsp.load_der_ocsp_response(der).responses)
         except ValueError:
             continue
-        for single in singles:
-            if single.serial_number != serial:
-                continue
-            if single.certificate_status is ocsp.OCSPCertStatus.REVOKED:
-                revoked_at = single.revocation_time_utc
-                if revoked_at is not None and revoked_at > at:
-                    return _Check("good")  # good at the time asked about (e.g. the signing time)
+        mine = [s for s in singles if single_response_matches(s, certificate, issuer)]
+        if not mine or not all(_revoked_after(s, at) for s in mine):
+            continue
+        try:
+            await verify_ocsp_response(cert, path, alone(der))
+        except e.OCSPValidationIndeterminateError as verdict:
+            if not verdict.failures:  # verified, and not revoked at the time asked about
+                return _Check("good")  # good at the time asked about (e.g. the signing time)
+        except Exception:  # revoked by then, or not verified: this response cannot make it good
+            continue
     return _Check("failed", exc, ("the OCSP responder does not know the certificate",))
+
+
+def _revoked_after(single: Any, at: dt.datetime) -> bool:
+    from cryptography.x509 import ocsp
+
+    if single.certificate_status is not ocsp.OCSPCertStatus.REVOKED:
+        return False
+    revoked_at = single.revocation_time_utc
+    return revoked_at is not None and revoked_at > at
 
 
 async def _check_crl(cert: Any, path: Any, context: Any) -> _Check:

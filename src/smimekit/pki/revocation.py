@@ -26,8 +26,11 @@ __all__ = [
     "OCSP_TIME_TOLERANCE",
     "RevocationData",
     "RevocationFetcher",
+    "crl_problem",
     "ocsp_response_problem",
     "reason_name",
+    "single_response_matches",
+    "verified_ocsp_problem",
 ]
 
 #: Clock skew allowed between a CRL issuer or OCSP responder and us, on thisUpdate and nextUpdate.
@@ -106,7 +109,7 @@ def ocsp_response_problem(
         singles = list(response.responses)
     except ValueError as exc:
         return f"the OCSP response cannot be read ({exc})"
-    matching = [s for s in singles if _matches(s, certificate, issuer)]
+    matching = [s for s in singles if single_response_matches(s, certificate, issuer)]
     if not matching:
         return "the OCSP response is not about this certificate"
     single = matching[0]
@@ -128,9 +131,101 @@ def ocsp_response_problem(
     return None
 
 
-def _matches(
+def verified_ocsp_problem(
+    der: bytes,
+    *,
+    path: Sequence[x509.Certificate],
+    index: int,
+    at: dt.datetime,
+    nonce: bytes | None = None,
+) -> str | None:
+    """Why the OCSP response ``der`` cannot be trusted for ``path[index]`` at ``at``; None when it can.
+
+    ``path`` runs from the leaf to the anchor. On top of :func:`ocsp_response_problem` (certID, times,
+    nonce) this runs path validation from ``path[index]`` to ``path[-1]`` with that response alone, so
+    the library checks its signature and its responder's authorisation (the issuing CA, or a responder
+    certificate issued by it for OCSP signing, RFC 6960 §4.2.2.2): the response must give the
+    certificate a status (good or revoked). For caches that must hold nothing unverified. Never raises
+    for bad data.
+    """
+    from smimekit.pki._engine import run_pkix
+    from smimekit.pki.policies import PolicyRequirements
+    from smimekit.pki.result import RevocationMode, RevocationStatus
+
+    certs = list(path)
+    if not 0 <= index < len(certs) - 1:
+        return "the certificate has no issuer in the path"
+    problem = ocsp_response_problem(
+        der, certificate=certs[index], issuer=certs[index + 1], at=at, nonce=nonce
+    )
+    if problem is not None:
+        return problem
+    try:
+        outcome = run_pkix(
+            certs[index],
+            anchors=[certs[-1]],
+            intermediates=certs[index + 1 : -1],
+            at=at,
+            crls=(),
+            policies=PolicyRequirements(),
+            ocsp_responses=(der,),
+            mode=RevocationMode.SOFT,
+        )
+    except Exception as exc:  # the library raises many types; none of them means "verified"
+        return f"the OCSP response cannot be verified ({exc})"
+    status = next((r for r in outcome.revocation if r.certificate == certs[index]), None)
+    if status is None:
+        return outcome.reason or "the OCSP response cannot be verified"
+    if status.status in (RevocationStatus.GOOD, RevocationStatus.REVOKED):
+        return None
+    return status.detail or "the OCSP response cannot be verified"
+
+
+def crl_problem(
+    crl: x509.CertificateRevocationList,
+    *,
+    issuer: x509.Certificate,
+    at: dt.datetime,
+    tolerance: dt.timedelta = OCSP_TIME_TOLERANCE,
+) -> str | None:
+    """Why ``crl`` cannot be taken as a CRL issued by the CA ``issuer`` at ``at``; None when it can.
+
+    Checks that the CRL names ``issuer`` as its issuer, that its authority key identifier (when present)
+    is the CA's, that ``issuer``'s key signed it, and that its thisUpdate is not after ``at`` (beyond
+    ``tolerance``). Indirect CRLs (signed by another key) are refused. Scope and freshness are left to
+    ``validate_path``. Never raises for bad data.
+    """
+    if crl.issuer != issuer.subject:
+        return f"the CRL is issued by {crl.issuer.rfc4514_string()}, not by {issuer.subject.rfc4514_string()}"
+    try:
+        aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        aki = None
+    except ValueError as exc:
+        return f"the CRL's extensions cannot be read ({exc})"
+    if aki is not None:
+        try:
+            ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        except (x509.ExtensionNotFound, ValueError):
+            ski = None
+        if ski is not None and ski != aki:
+            return "the CRL's authority key identifier is not the issuing CA's key"
+    try:
+        signed = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        return f"the CRL's signature cannot be checked ({exc})"
+    if not signed:
+        return "the CRL's signature does not verify with the issuing CA's key"
+    if crl.last_update_utc > at + tolerance:
+        return f"the CRL is dated in the future ({crl.last_update_utc:%Y-%m-%d %H:%M:%S} UTC)"
+    return None
+
+
+def single_response_matches(
     single: ocsp.OCSPSingleResponse, certificate: x509.Certificate, issuer: x509.Certificate
 ) -> bool:
+    """Whether ``single`` carries the full certID of ``certificate`` issued by ``issuer``: serial number,
+    issuer name hash and issuer key hash (SHA-1 or SHA-2)."""
     if single.serial_number != certificate.serial_number:
         return False
     algorithm = single.hash_algorithm

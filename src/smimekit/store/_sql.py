@@ -48,6 +48,9 @@ _CA_COLUMNS = """a.name, a.fingerprint, c.der, a.crl_url, a.ocsp_url, a.ca_issue
     FROM cas a JOIN certificates c ON c.fingerprint = a.fingerprint"""
 _ISSUED_COLUMNS = "ca_fingerprint, serial, fingerprint, email, not_after, revoked_at, reason FROM issued"
 _OCSP_GRACE = dt.timedelta(days=1)
+#: A CRL whose thisUpdate is later than now plus this is refused (a forged CRL "from the future" would
+#: otherwise displace every genuine one).
+CRL_TIME_TOLERANCE = dt.timedelta(minutes=5)
 _MAX_CAPABILITIES = 64
 
 
@@ -73,8 +76,11 @@ def _utc(certificate: x509.Certificate, which: str) -> int:
     return to_micros(when)
 
 
-def _crl_key(crl: x509.CertificateRevocationList) -> str:
-    """Issuer, scope (the issuingDistributionPoint) and delta-ness: CRLs with the same key replace each other."""
+def _crl_key(crl: x509.CertificateRevocationList, *, legacy: bool = False) -> str:
+    """Issuer name, issuer key (the authority key identifier), scope (the issuingDistributionPoint) and
+    delta-ness: CRLs with the same key replace each other, so a CRL under another key of the same name
+    never displaces a CA's own. ``legacy``: the key without the key identifier (how stores keyed CRLs
+    before; such a row is replaced by the CA's next CRL, see ``put_crl``)."""
     try:
         scope = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value.public_bytes()
     except x509.ExtensionNotFound:
@@ -84,7 +90,17 @@ def _crl_key(crl: x509.CertificateRevocationList) -> str:
         kind = b"delta"
     except x509.ExtensionNotFound:
         kind = b"full"
-    return hashlib.sha256(b"\0".join((name_key(crl.issuer), scope, kind))).hexdigest()
+    aki = _crl_aki(crl)
+    # the first key form (name, scope, kind) is kept for CRLs without an authority key identifier
+    parts = (name_key(crl.issuer), scope, kind) + (() if aki is None or legacy else (b"aki:" + aki,))
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()
+
+
+def _crl_aki(crl: x509.CertificateRevocationList) -> bytes | None:
+    try:
+        return crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except (x509.ExtensionNotFound, ValueError):
+        return None
 
 
 class SqlStore(Store):
@@ -320,9 +336,16 @@ class SqlStore(Store):
     def put_crl(self, crl: x509.CertificateRevocationList, *, url: str | None = None) -> None:
         if not isinstance(crl, x509.CertificateRevocationList):
             raise StoreError(f"expected a CRL, not {type(crl).__name__}")
+        this_update = crl.last_update_utc
+        if this_update > dt.datetime.now(dt.UTC) + CRL_TIME_TOLERANCE:
+            raise StoreError(
+                f"the CRL of {crl.issuer.rfc4514_string()} is dated in the future"
+                f" ({this_update:%Y-%m-%d %H:%M:%S} UTC) and is not stored"
+            )
         der = crl.public_bytes(serialization.Encoding.DER)
         next_update = crl.next_update_utc
         now = _now()
+        key, legacy = _crl_key(crl), _crl_key(crl, legacy=True)
         with self._tx(write=True) as cur:
             cur.run(
                 """INSERT INTO crls (crl_key, issuer, this_update, next_update, der, stored)
@@ -331,14 +354,23 @@ class SqlStore(Store):
                        next_update = excluded.next_update, der = excluded.der, stored = excluded.stored
                    WHERE crls.this_update <= excluded.this_update""",
                 (
-                    _crl_key(crl),
+                    key,
                     name_key(crl.issuer),
-                    to_micros(crl.last_update_utc),
+                    to_micros(this_update),
                     None if next_update is None else to_micros(next_update),
                     der,
                     now,
                 ),
             )
+            if key != legacy:  # a row stored under the older key form, of this same CA key: superseded
+                rows = cur.run("SELECT der, this_update FROM crls WHERE crl_key = ?", (legacy,))
+                if rows and rows[0][1] <= to_micros(this_update):
+                    try:
+                        same_key = _crl_aki(x509.load_der_x509_crl(bytes(rows[0][0]))) == _crl_aki(crl)
+                    except ValueError:
+                        same_key = False
+                    if same_key:
+                        cur.run("DELETE FROM crls WHERE crl_key = ?", (legacy,))
             if url is not None:
                 cur.run(
                     """INSERT INTO crl_urls (url, der, stored) VALUES (?, ?, ?)

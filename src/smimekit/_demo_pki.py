@@ -5,6 +5,7 @@ made in memory with pyca/cryptography. Not for anything but the demo: the keys a
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +30,14 @@ class DemoIdentity:
         """Write ``stem.crt`` (PEM) and ``stem.key`` (PEM, PKCS#8, unencrypted); return their paths."""
         cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
         cert_path.write_bytes(self.certificate.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            self.key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
+        pem = self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        key_path.chmod(0o600)
+        # created private: never readable by others, not even between writing and a chmod
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+            f.write(pem)
         return cert_path, key_path
 
 

@@ -238,6 +238,45 @@ def test_issue_writes_a_modern_or_a_legacy_pkcs12(pki: Env) -> None:
         assert algorithm in info.stderr + info.stdout
 
 
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_pkcs12_file_is_private_and_may_have_its_own_password(pki: Env) -> None:
+    old_umask = os.umask(0o022)  # a plain file would be 0644
+    try:
+        shared = pki.directory / "shared.p12"
+        shared.write_bytes(b"an older, world-readable file")
+        shared.chmod(0o644)
+        result = pki.run("ca", "issue", "--email", "p12-shared@example.org", "--key-type", "p256",
+                         "--p12-out", str(shared))  # fmt: skip
+        assert _mode(shared) == 0o600
+        warning = [line for line in result.stderr.splitlines() if "warning" in line]
+        assert len(warning) == 1 and "store passphrase" in warning[0] and "--p12-password-file" in warning[0]
+        pkcs12.load_pkcs12(shared.read_bytes(), PASSPHRASE.encode())  # the default stays: the passphrase
+
+        own = pki.directory / "own.p12"
+        secret = pki.directory / "p12-password"
+        secret.write_text("a password of its own\n")
+        result = pki.run("ca", "issue", "--email", "p12-own@example.org", "--key-type", "p256",
+                         "--p12-out", str(own), "--p12-password-file", str(secret))  # fmt: skip
+        assert "warning" not in result.stderr and _mode(own) == 0o600
+        loaded = pkcs12.load_pkcs12(own.read_bytes(), b"a password of its own")
+        assert loaded.key is not None
+        with pytest.raises(ValueError):
+            pkcs12.load_pkcs12(own.read_bytes(), PASSPHRASE.encode())
+    finally:
+        os.umask(old_umask)
+    cert_out = pki.directory / "public.pem"
+    pki.run(
+        "ca", "issue", "--email", "p12-cert@example.org", "--key-type", "p256", "--cert-out", str(cert_out)
+    )
+    assert _mode(cert_out) == 0o644  # a certificate is public: the usual mode
+    assert "--p12-out only" in pki.fails(
+        "ca", "issue", "--email", "x@example.org", "--p12-password-file", str(secret)
+    )
+
+
 def test_issue_from_a_csr_takes_only_its_key(pki: Env) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (
@@ -499,8 +538,31 @@ def test_help_lists_every_ca_command_with_a_whole_summary() -> None:
 # --------------------------------------------------------------------------------------------- errors
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("ca", "list"),
+        ("ca", "list", "--json"),
+        ("ca", "crl", "-o", "out.crl"),
+        ("ca", "issue", "--email", "a@example.org"),
+        ("ca", "revoke", "--email", "a@example.org"),
+        ("ca", "ocsp-serve", "--bind", "127.0.0.1:PORT"),
+    ],
+)
+def test_commands_but_init_never_create_a_store(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """A mistyped --store must not silently create an empty store (and its directory)."""
+    env = _env(tmp_path)
+    missing = tmp_path / "no-such-dir" / "nx.db"
+    line = Env(tmp_path, missing, env.password).fails(
+        *(a.replace("PORT", str(_free_port())) for a in command)
+    )
+    assert f"no certificate store at {missing}" in line and "smimekit ca init" in line
+    assert not missing.parent.exists() and not (tmp_path / "out.crl").exists()
+
+
 def test_errors_are_one_line(tmp_path: Path, pki: Env) -> None:
     empty = _env(tmp_path / "empty")
+    open_store(empty.store).close()  # a store without a CA
     assert "there is no CA in the store yet" in empty.fails("ca", "issue", "--email", "a@example.org")
     assert "there is no CA in the store yet" in empty.fails("ca", "crl", "-o", str(tmp_path / "x.crl"))
     assert "there is no CA in the store yet" in empty.fails("ca", "revoke", "--email", "a@example.org")

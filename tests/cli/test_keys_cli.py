@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -177,6 +178,47 @@ def test_export_with_a_separate_pkcs12_password(f: Files, store: str, tmp_path: 
     run("--store", store, "keys", "export", "alice@example.org", "--p12-out", str(out), "--password-file", f.password,
         "--p12-password-file", f.p12_password)  # fmt: skip
     assert load_pkcs12_bundles(out.read_bytes(), b"p12 password")[0].certificate == f.alice.cert
+
+
+def test_an_exported_pkcs12_is_private_and_a_shared_passphrase_is_warned_about(
+    f: Files, store: str, tmp_path: Path
+) -> None:
+    run("--store", store, "keys", "import", f.alice_pem, "--password-file", f.password)
+    shared, own, cert = tmp_path / "shared.p12", tmp_path / "own.p12", tmp_path / "alice.pem"
+    shared.write_bytes(b"an older file, readable by all")
+    shared.chmod(0o644)
+    old_umask = os.umask(0o022)
+    try:
+        result = run("--store", store, "keys", "export", "alice@example.org", "--p12-out", str(shared),
+                     "--legacy", "--cert-out", str(cert), "--password-file", f.password)  # fmt: skip
+        warning = [line for line in result.stderr.splitlines() if "warning" in line]
+        assert len(warning) == 1 and "store passphrase" in warning[0] and "--p12-password-file" in warning[0]
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o600
+        assert stat.S_IMODE(cert.stat().st_mode) == 0o644  # a certificate is public
+        assert load_pkcs12_bundles(shared.read_bytes(), PASSPHRASE.encode())[0].certificate == f.alice.cert
+        result = run("--store", store, "keys", "export", "alice@example.org", "--p12-out", str(own),
+                     "--password-file", f.password, "--p12-password-file", f.p12_password)  # fmt: skip
+        assert "warning" not in result.stderr and stat.S_IMODE(own.stat().st_mode) == 0o600
+    finally:
+        os.umask(old_umask)
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("postgresql://u@127.0.0.1:{port}/x?password=qsecret", "qsecret"),
+        ("postgresql://u:pw2secret@[::1/x", "pw2secret"),
+        ("postgresql://u:p/w3secret@127.0.0.1:{port}/x", "w3secret"),
+    ],
+)
+def test_a_postgresql_password_never_shows(url: str, secret: str) -> None:
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run("--store", url.format(port=port), "keys", "list", code=2)
+    assert secret not in result.stdout + result.stderr
+    assert "cannot" in result.stderr or "ambiguous" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_failures_are_one_line_and_write_nothing(f: Files, store: str, tmp_path: Path) -> None:

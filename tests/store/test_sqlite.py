@@ -83,3 +83,30 @@ def test_busy_past_the_timeout_is_store_locked(tmp_path: Path) -> None:
             assert len(store.list_certificates()) == 1
     finally:
         other.close()
+
+
+def test_an_existing_empty_file_becomes_a_private_store(tmp_path: Path) -> None:
+    target = tmp_path / "touched.db"  # made with touch, or mktemp
+    target.touch()
+    target.chmod(0o644)
+    with open_store(target) as store:
+        store.add_certificate(make_ca().cert)  # a write: the companions take the file's mode
+        companions = [target.with_name(target.name + s) for s in ("-wal", "-shm")]
+        assert [_mode(p) for p in (target, *companions)] == [0o600, 0o600, 0o600]
+
+
+@pytest.mark.parametrize(("mode", "who"), [(0o640, "its group"), (0o604, "anyone")])
+def test_a_store_others_can_read_is_warned_about_and_left_as_it_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int, who: str
+) -> None:
+    target = tmp_path / "shared.db"
+    open_store(target).close()
+    with caplog.at_level("WARNING", logger="smimekit.store.sqlite"):
+        open_store(target).close()
+        assert caplog.records == []  # a private store: nothing to say
+        target.chmod(mode)
+        with open_store(target) as store:
+            assert store.list_certificates() == []
+    [record] = caplog.records
+    assert who in record.getMessage() and f"{mode:04o}" in record.getMessage()
+    assert _mode(target) == mode  # shared on purpose, perhaps: not changed behind the owner's back

@@ -28,6 +28,7 @@ __all__ = [
     "reason",
     "state",
     "store_option",
+    "warn_store_passphrase",
 ]
 
 STDIO = "-"
@@ -120,9 +121,13 @@ def open_message(path: str) -> Iterator[Message]:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[IO[bytes]]:
+def atomic_output(path: str, *, private: bool = False) -> Iterator[IO[bytes]]:
     """A binary stream to write ``path`` (``-``: stdout). A file appears complete or not at all: it is
-    written to a temporary file beside it and renamed into place when the block ends without error."""
+    written to a temporary file beside it and renamed into place when the block ends without error.
+
+    The file gets the mode a plain ``open()`` would give it (0666 less the umask), or with ``private``
+    (for anything holding a private key) 0600 whatever the umask: it is never readable by others, not
+    even for a moment, and a file it replaces does not lend it its mode."""
     if path == STDIO:
         out = sys.stdout.buffer
         yield out
@@ -141,7 +146,10 @@ def atomic_output(path: str) -> Iterator[IO[bytes]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        _set_default_mode(tmp)
+        if private:
+            os.chmod(tmp, 0o600)  # mkstemp made it so; said again, as the promise depends on it
+        else:
+            _set_default_mode(tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -154,6 +162,16 @@ def _set_default_mode(path: str) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def warn_store_passphrase(path: str, *, option: str) -> None:
+    """One line on stderr: the PKCS#12 file ``path`` is protected by the store passphrase itself."""
+    name = "the PKCS#12 output" if path == "-" else path
+    click.echo(
+        f"smimekit: warning: {name} is protected by the store passphrase (whoever gets the file can try "
+        f"it against the store's keys); give {option} FILE for a password of its own",
+        err=True,
+    )
 
 
 def reason(exc: OSError) -> str:

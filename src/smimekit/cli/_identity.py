@@ -82,14 +82,17 @@ def optional_store() -> Iterator[Store | None]:
 
 
 @contextlib.contextmanager
-def required_store(purpose: str) -> Iterator[Store]:
-    """The store the command needs for ``purpose`` (a phrase: "to sign as alice@example.org"). Raises
-    StoreError when there is none yet."""
+def required_store(
+    purpose: str, *, first: str = "import your keys first (smimekit keys import)"
+) -> Iterator[Store]:
+    """The store the command needs for ``purpose`` (a phrase: "to sign as alice@example.org"); a store
+    that is not there is never created. Raises StoreError when there is none yet, whose message
+    suggests ``first`` (what makes one) or naming another store."""
     location = _location()
     if not _exists(location):
         where = location or "the default location"
         raise StoreError(
-            f"no certificate store at {where} {purpose}: import your keys first (smimekit keys import), "
+            f"no certificate store at {where} {purpose}: {first}, "
             "or name the store with --store or SMIMEKIT_STORE"
         )
     with open_cli_store() as store:

@@ -8,6 +8,7 @@ prompt (the same passphrase protects the keys a command creates and unlocks the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import json
@@ -25,7 +26,8 @@ from ..ca.issue import CaSigner, Endpoints
 from ..errors import CaError, StoreNotFoundError, UsageError, WrongPasswordError
 from ..store import CaRecord, RevocationReason, Store, Trust
 from . import _secrets
-from ._common import atomic_output, read_bytes, store_option
+from ._common import atomic_output, read_bytes, store_option, warn_store_passphrase
+from ._identity import required_store
 from ._secrets import PasswordSource, password_file_option
 from ._store import open_cli_store
 
@@ -58,6 +60,12 @@ def store_passphrase(store: Store, source: PasswordSource, *, new_keys: bool) ->
     return _secrets.store_passphrase(
         store, source, new_keys=new_keys, needed="the CA keys are kept encrypted in the store"
     )
+
+
+def ca_store(purpose: str) -> contextlib.AbstractContextManager[Store]:
+    """The existing store of the CA commands but ``ca init`` (a missing one is not created): see
+    :func:`._identity.required_store`."""
+    return required_store(purpose, first="create a CA first (smimekit ca init)")
 
 
 def find_ca(store: Store, name: str | None) -> CaRecord:
@@ -256,7 +264,16 @@ def init(
     "--p12-out",
     metavar="FILE",
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="Also write the key, certificate and chain as PKCS#12 (protected by the passphrase) to FILE.",
+    help=(
+        "Also write the key, certificate and chain as PKCS#12 (mode 0600) to FILE, protected by the "
+        "password of --p12-password-file, else by the store passphrase (with a warning)."
+    ),
+)
+@click.option(
+    "--p12-password-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The password for the --p12-out file: the first line of FILE (default: the store passphrase).",
 )
 @click.option(
     "--cert-out",
@@ -302,6 +319,7 @@ def init(
 def issue(
     email: str,
     p12_out: str | None,
+    p12_password_file: str | None,
     cert_out: str | None,
     csr: str | None,
     key_type: str | None,
@@ -322,8 +340,11 @@ def issue(
         raise UsageError("give either --csr or --key-type: a CSR brings its own key")
     if csr is not None and p12_out is not None:
         raise UsageError("--p12-out needs the private key: it cannot be used with --csr")
-    if legacy_p12 and p12_out is None:
-        raise UsageError("--legacy-p12 applies to --p12-out only")
+    if (legacy_p12 or p12_password_file) and p12_out is None:
+        raise UsageError("--legacy-p12 and --p12-password-file apply to --p12-out only")
+    p12_password = _secrets.PasswordSource(p12_password_file).given() if p12_password_file else None
+    if p12_password_file and not p12_password:
+        raise UsageError("the PKCS#12 password is empty")
     mailbox, _ = ca_lib.mailbox_names(email)
     key: PrivateKeyTypes | None = None
     if csr is not None:
@@ -337,7 +358,7 @@ def issue(
         key = ca_lib.generate_key(kind)
         public = certifiable_key(key.public_key())
     source = PasswordSource(password_file)
-    with open_cli_store() as store:
+    with ca_store("to issue from") as store:
         record = find_ca(store, ca_name)
         passphrase = store_passphrase(store, source, new_keys=False)
         signer = unlock_signer(store, record, passphrase, source)
@@ -359,15 +380,17 @@ def issue(
     if cert_out is not None:
         _write_pem(cert_out, [certificate, *chain])
     if p12_out is not None and key is not None:
+        if p12_password is None:
+            warn_store_passphrase(p12_out, option="--p12-password-file")
         data = pkcs12_bundle(
             name=mailbox,
             key=key,
             certificate=certificate,
             chain=chain,
-            passphrase=passphrase,
+            passphrase=p12_password or passphrase,
             legacy=legacy_p12,
         )
-        with atomic_output(p12_out) as out:
+        with atomic_output(p12_out, private=True) as out:
             out.write(data)
     click.echo(
         f"Issued a certificate for {mailbox} by {record.name!r}: serial {certificate.serial_number:X}, "
@@ -415,7 +438,7 @@ def revoke(
     wanted = _serial(serial) if serial is not None else None
     mailbox = ca_lib.mailbox_names(email)[0] if email is not None else None
     now = utc_now()
-    with open_cli_store() as store:
+    with ca_store("to revoke in") as store:
         cas = [find_ca(store, ca_name)] if ca_name is not None else store.list_cas()
         if not cas:
             find_ca(store, None)
@@ -476,7 +499,7 @@ def crl(output: str, ca_name: str | None, days: int, der: bool, password_file: s
     """
     source = PasswordSource(password_file)
     now = utc_now()
-    with open_cli_store() as store:
+    with ca_store("to write a CRL from") as store:
         record = find_ca(store, ca_name)
         signer = unlock_signer(store, record, store_passphrase(store, source, new_keys=False), source)
         revoked = [
@@ -514,7 +537,7 @@ def list_cas(as_json: bool) -> None:
     Each with its kind, key, validity, how many certificates it issued and revoked, and its fingerprint.
     """
     rows = []
-    with open_cli_store() as store:
+    with ca_store("to list CAs from") as store:
         for record in store.list_cas():
             issued = store.issued(record.fingerprint)
             cert = record.certificate

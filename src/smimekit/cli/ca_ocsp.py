@@ -23,8 +23,7 @@ from ..store import RevocationReason
 from ._common import store_option
 from ._keys import read_certificates, read_private_key
 from ._secrets import PasswordSource, password_file_option
-from ._store import open_cli_store
-from .ca_cmds import find_ca, fingerprint, store_passphrase, unlock_signer, utc_now
+from .ca_cmds import ca_store, find_ca, fingerprint, store_passphrase, unlock_signer, utc_now
 
 __all__ = ["ocsp_serve"]
 
@@ -97,7 +96,7 @@ def ocsp_serve(
     host, port = parse_bind(bind)
     source = PasswordSource(password_file)
     delegated = _delegated(responder_certs, responder_keys, source)
-    with open_cli_store() as store:
+    with ca_store("to answer OCSP requests from") as store:
         records = [find_ca(store, ca_name)] if ca_name is not None else store.list_cas()
         if not records:
             find_ca(store, None)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from ..errors import PasswordRequiredError, StoreError, UsageError
 from . import _secrets
-from ._common import atomic_output, read_bytes, store_option
+from ._common import atomic_output, read_bytes, store_option, warn_store_passphrase
 from ._identity import required_store
 from ._secrets import PasswordSource, password_file_option, unlock
 from ._store import open_cli_store
@@ -168,14 +168,18 @@ def import_cmd(file: str, trust: bool, file_password_file: str | None, password_
 @keys.command("export")
 @click.argument("what", metavar="ADDR|FINGERPRINT")
 @click.option(
-    "--p12-out", metavar="FILE", type=_OUT, help="Write the certificate, its key and chain as PKCS#12."
+    "--p12-out",
+    metavar="FILE",
+    type=_OUT,
+    help="Write the certificate, its key and chain as PKCS#12 (mode 0600).",
 )
 @click.option("--legacy", is_flag=True, help="PKCS#12 for old clients: 3DES and a SHA-1 MAC (no RC2).")
 @click.option(
     "--p12-password-file",
     metavar="FILE",
     type=_FILE,
-    help="The password for the PKCS#12 file (default: the store passphrase).",
+    help="The password for the PKCS#12 file: the first line of FILE (default: the store passphrase, with "
+    "a warning).",
 )
 @click.option("--cert-out", metavar="FILE", type=_OUT, help="Write the certificate alone (PEM unless --der).")
 @click.option("--der", is_flag=True, help="Write --cert-out as DER.")
@@ -224,8 +228,10 @@ def export_cmd(
                 )
 
             outputs.append((p12_out, _with_store_key(export, source, what=_label(record))))
+            if not p12_password_file:
+                warn_store_passphrase(p12_out, option="--p12-password-file")
     for path, data in outputs:  # written only once everything is ready: nothing half-exported
-        with atomic_output(path) as out:
+        with atomic_output(path, private=path == p12_out) as out:  # a key: 0600
             out.write(data)
     if all(path != "-" for path, _ in outputs):
         click.echo(f"exported {record.fingerprint[:16]} {_label(record)}", err=True)

@@ -9,7 +9,10 @@ or a lock held past the timeout, raises StoreLockedError.
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,16 +31,105 @@ def is_postgres_url(location: object) -> bool:
     return isinstance(location, str) and location.lower().startswith(_SCHEMES)
 
 
+_SECRET_PARAMS = ("password", "sslpassword")  # conninfo parameters never shown
+_HIDDEN = "***"
+_SHORT = 4  # a secret shorter than this is not searched for in a message: the whole detail is withheld
+
+
+class _Conninfo:
+    """A parsed ``postgresql://`` URL: what may be shown of it, and the strings that must never be.
+
+    ``location`` is the URL rebuilt without its password (``user:***@``); ``secrets`` are every form the
+    password may take in a message (as parsed, as written in the URL, and the whole URL as written).
+    Raises StoreError, which never quotes the URL, when the URL cannot be parsed or is ambiguous.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.secrets = _raw_secrets(url)
+        scheme = url.partition("://")[0].lower()
+        before_query = url.partition("://")[2].split("?", 1)[0]
+        if "@" in before_query.partition("/")[2]:
+            # 'user:pa/ss@host/db' parses as host 'user', port 'pa', database 'ss@host/db'
+            raise StoreError(
+                "the store URL is ambiguous: a '/' or '@' in its user name or password must be "
+                "percent-encoded (%2F, %40)"
+            )
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+
+            params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
+        except ImportError:
+            raise StoreError("a PostgreSQL store needs psycopg: pip install 'smimekit[postgresql]'") from None
+        except Exception as exc:  # psycopg.ProgrammingError: libpq quotes the URL in it, so only its gist
+            gist = re.sub(r'\s*"[^"]*"', "", _first_line(exc)).rstrip(" :")
+            raise StoreError(f"the store URL cannot be parsed ({_scrub(gist, self.secrets)})") from None
+        self.secrets |= {params[k] for k in _SECRET_PARAMS if params.get(k)}
+        self.location = _rebuild(scheme or "postgresql", params)
+
+
+def _raw_secrets(url: str) -> set[str]:
+    """The password as the URL spells it (and percent-decoded), wherever libpq may have found it, and
+    the whole URL: every string of it that a message must not show."""
+    found = {url}
+    rest = url.partition("://")[2]
+    userinfo = rest.rpartition("@")[0]  # up to the LAST '@': a '/' or '@' in the password stays in it
+    if ":" in userinfo:
+        found.add(userinfo.split(":", 1)[1])
+    for key, value in re.findall(r"[?&]([^=&]+)=([^&]*)", rest):
+        if urllib.parse.unquote(key).lower() in _SECRET_PARAMS:
+            found.add(value)
+    found |= {urllib.parse.unquote(s) for s in found}
+    return {s for s in found if s}
+
+
+def _rebuild(scheme: str, params: dict[str, str]) -> str:
+    """The URL of ``params`` (as libpq parsed them) with ``***`` for the password."""
+    params = dict(params)
+    user = params.pop("user", "")
+    secret = any([params.pop(k, "") for k in _SECRET_PARAMS])  # a list: pop them all
+    quote = functools.partial(urllib.parse.quote, safe="")
+    userinfo = f"{quote(user)}{':' + _HIDDEN if secret else ''}@" if user or secret else ""
+    hosts = params.get("host", "")
+    authority = ""
+    if hosts and not hosts.startswith("/"):  # a socket directory stays a query parameter
+        params.pop("host")
+        names = hosts.split(",")
+        ports = params.pop("port", "").split(",")
+        ports = ports * len(names) if len(ports) == 1 else ports + [""] * (len(names) - len(ports))
+        authority = ",".join(
+            (f"[{name}]" if ":" in name else quote(name)) + (f":{port}" if port else "")
+            for name, port in zip(names, ports, strict=False)
+        )
+    dbname = params.pop("dbname", "")
+    path = f"/{quote(dbname)}" if dbname else ""
+    query = f"?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}" if params else ""
+    return f"{scheme}://{userinfo}{authority}{path}{query}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _scrub(text: str, secrets: set[str]) -> str:
+    """``text`` with every secret replaced by ``***``; withheld whole when a short secret is in it."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            if len(secret) < _SHORT:
+                return "details withheld, as they might show the password"
+            text = text.replace(secret, _HIDDEN)
+    return text
+
+
 def redact_url(url: str) -> str:
-    """``url`` without its password (for messages and :attr:`Store.location`)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, tail = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")
-    if at and ":" in userinfo:
-        authority = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    return f"{scheme}{sep}{authority}{slash}{tail}"
+    """``url`` without its password (for messages and :attr:`Store.location`): rebuilt from what libpq
+    parses, with ``user:***@`` where a password was given (in the user part or as ``?password=``).
+    A URL that cannot be parsed is never shown: only its scheme is."""
+    try:
+        return _Conninfo(url).location
+    except StoreError:
+        scheme = url.partition("://")[0].lower() if "://" in url else "postgresql"
+        return f"{scheme}://(an unparsable URL, not shown)"
 
 
 def _psycopg() -> Any:
@@ -69,9 +161,11 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         self._psycopg = _psycopg()
+        parsed = _Conninfo(url)  # before connecting: libpq would quote a malformed URL, password and all
         self._url = url
         self._timeout = timeout
-        self.location = redact_url(url)
+        self.location = parsed.location
+        self._secrets = parsed.secrets
         self._lock = threading.RLock()
         self._conn: Any = None
         self._connect()
@@ -88,7 +182,7 @@ class PostgresDatabase(Database):
 
     def _error(self, exc: Exception) -> StoreError:
         psycopg = self._psycopg
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _scrub(_first_line(exc), self._secrets)
         if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
             return StoreLockedError(
                 f"the store {self.location} is busy (a lock was held too long); try again later"

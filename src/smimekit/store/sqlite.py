@@ -9,8 +9,10 @@ database file), and a directory made for it is 0700.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,6 +23,9 @@ from smimekit.store._db import Cursor, Database, Row
 from smimekit.store._sql import SqlStore
 
 __all__ = ["DEFAULT_TIMEOUT", "SqliteDatabase", "open_sqlite_store"]
+
+_log = logging.getLogger(__name__)
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds a command waits for another process to finish writing before StoreLockedError."""
@@ -54,11 +59,46 @@ def _create_private(path: Path) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        _check_existing(path)
         return
     except OSError as exc:
         raise StoreError(f"cannot create the store {path}: {exc.strerror or exc}") from None
     os.fchmod(fd, 0o600)
     os.close(fd)
+
+
+def _check_existing(path: Path) -> None:
+    """An existing file: made private (0600) when it is empty, as it is about to become a store (say a
+    file made with ``touch`` or ``mktemp``); a store readable or writable by others is logged as a
+    warning (on the ``smimekit.store.sqlite`` logger; the CLI shows it on stderr) but still opened,
+    since an administrator may share one with a group on purpose."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return  # opening it as a store says why, in the store's words
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return
+        if info.st_size == 0:
+            if stat.S_IMODE(info.st_mode) & 0o077:
+                os.fchmod(fd, 0o600)
+            return
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077 and os.pread(fd, len(_SQLITE_MAGIC), 0) == _SQLITE_MAGIC:
+            who = "anyone" if mode & 0o007 else "its group"
+            _log.warning(
+                "warning: the store %s can be read or changed by %s (mode %04o): its certificates and "
+                "records are not encrypted; chmod 600 %s unless it is shared on purpose",
+                path,
+                who,
+                mode,
+                path,
+            )
+    except OSError as exc:
+        raise StoreError(f"cannot make the store {path} private: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 class _SqliteCursor(Cursor):

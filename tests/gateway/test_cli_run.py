@@ -109,6 +109,15 @@ def test_sigterm_drains_the_message_in_flight(store: Path, password_file: Path, 
         (["--listen", "nowhere", "--internal-domain", "example.org"], "listen must be HOST:PORT"),
         (["--listen", "127.0.0.1:0"], "no internal domain"),
         (["--internal-domain", "example.org", "--encrypt", "sometimes"], "Invalid value for '--encrypt'"),
+        # review finding: a public listener (an open relay signing with our keys) needs --allow-public
+        (["--listen", "0.0.0.0:10025", "--internal-domain", "example.org"], "not a loopback address"),
+        (["--listen", "[::]:10025", "--internal-domain", "example.org"], "--allow-public"),
+        (
+            ["--listen", "0.0.0.0:10025", "--allow-public"],
+            "no internal domain",
+        ),  # accepted, then the next check
+        (["--listen", "[::1", "--internal-domain", "example.org"], "listen must be HOST:PORT"),
+        (["--next-hop", "[::1", "--internal-domain", "example.org"], "next_hop must be HOST:PORT"),
     ],
 )
 def test_bad_flags_are_one_line(tmp_path: Path, args: list[str], words: str) -> None:

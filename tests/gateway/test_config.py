@@ -160,3 +160,133 @@ def test_cli_check_shows_the_revocation_mode(tmp_path: Path) -> None:
     bad = _write(tmp_path, '[policy]\ninternal_domains = ["a.example"]\nrevocation = "sometimes"\n')
     result = CliRunner().invoke(cli, ["gateway", "check", "--config", str(bad)])
     assert result.exit_code == 2 and "revocation must be one of hard | soft | off" in result.output
+
+
+# ------------------------------------------------------------- where the gateway listens and sends
+
+
+def _domains(text: str) -> str:
+    return text + '[policy]\ninternal_domains = ["a.example"]\n'
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:10025", "[::]:10025", "192.0.2.7:10025", "mail.example.org:25"])
+def test_a_public_listen_address_needs_an_explicit_opt_in(tmp_path: Path, listen: str) -> None:
+    """Review finding: the gateway checks no client, so listening on 0.0.0.0 made it an open relay that
+    signs with internal users' keys, and nothing said so."""
+    with pytest.raises(GatewayError, match=r"not a loopback address.*allow_public_listen"):
+        load_config(_write(tmp_path, _domains(f'[gateway]\nlisten = "{listen}"\n')))
+    with pytest.raises(GatewayError, match="not a loopback address"):
+        parse_config({}, listen=listen, internal_domains=("a.example",))
+    opted_in = load_config(
+        _write(tmp_path, _domains(f'[gateway]\nlisten = "{listen}"\nallow_public_listen = true\n'))
+    )
+    assert opted_in.allow_public_listen and opted_in.to_dict()["listen"] == listen
+    flag = parse_config({}, listen=listen, internal_domains=("a.example",), allow_public_listen=True)
+    assert flag.allow_public_listen
+
+
+@pytest.mark.parametrize(
+    ("listen", "host"),
+    [
+        ("127.0.0.1:10025", "127.0.0.1"),
+        ("127.0.0.2:0", "127.0.0.2"),
+        ("[::1]:10025", "::1"),
+        ("[::ffff:127.0.0.1]:10025", "::ffff:127.0.0.1"),
+        ("localhost:10025", "localhost"),
+    ],
+)
+def test_loopback_listen_addresses_need_nothing(listen: str, host: str) -> None:
+    s = parse_config({}, listen=listen, internal_domains=("a.example",))
+    assert s.listen[0] == host and not s.allow_public_listen
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[::1",  # review finding: was read as host ":" port 1
+        "[::1]",
+        "[::1]10026",
+        "::1:10026",  # IPv6 needs brackets
+        "[127.0.0.1]:10026",
+        "[example.org]:10026",
+        "127.0.0.1:",
+        ":10026",
+        "127.0.0.1:0",  # no "any port" for the next hop
+        "127.0.0.1:65536",
+        "127.0.0.1:+25",
+        "127.0.0.1:\u0661\u0660",  # Arabic-Indic digits are digits to str.isdigit, not to SMTP
+        "under_score.example:25",
+        "a..b:25",
+        "-a.example:25",
+        "1.2.3:25",
+        "a b:25",
+    ],
+)
+def test_next_hop_is_validated(value: str) -> None:
+    with pytest.raises(GatewayError, match="next_hop must be HOST:PORT"):
+        parse_config({}, next_hop=value, internal_domains=("a.example",))
+
+
+@pytest.mark.parametrize(
+    ("value", "pair"),
+    [
+        ("127.0.0.1:10026", ("127.0.0.1", 10026)),
+        ("[::1]:10026", ("::1", 10026)),
+        ("mx.example.org:25", ("mx.example.org", 25)),
+        (" mx.example.org.:65535 ", ("mx.example.org.", 65535)),
+    ],
+)
+def test_next_hop_forms(value: str, pair: tuple[str, int]) -> None:
+    assert parse_config({}, next_hop=value, internal_domains=("a.example",)).next_hop == pair
+
+
+def test_authserv_id_must_be_a_token() -> None:
+    for bad in ["a/b", "gw\x00", "gw@example.org", "."]:
+        with pytest.raises(GatewayError, match="authserv_id"):
+            parse_config({}, internal_domains=("a.example",), authserv_id=bad)
+    assert parse_config(
+        {}, internal_domains=("a.example",), authserv_id="GW.example.org."
+    ).policy.authserv_id == ("GW.example.org")
+
+
+def test_cli_check_a_config_that_is_not_utf8_is_one_line_exit_2(tmp_path: Path) -> None:
+    """Review finding: tomllib's UnicodeDecodeError came out as an internal error (exit 70)."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(
+        '[policy]\ninternal_domains = ["a.example"]\nsubject_tag = "[sécurisé]"\n'.encode("latin-1")
+    )
+    with pytest.raises(GatewayError, match="not UTF-8"):
+        load_config(path)
+    result = CliRunner().invoke(cli, ["gateway", "check", "--config", str(path)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line]
+    assert len(lines) == 1 and "is not UTF-8" in lines[0] and "Traceback" not in result.output
+
+
+def test_cli_check_does_not_print_the_store_password(tmp_path: Path) -> None:
+    """Review finding: ``gateway check`` printed a postgresql:// store URL with its password."""
+    path = _write(
+        tmp_path, _domains('[gateway]\nstore = "postgresql://gw:s3cr3t-pw@db.example.org:5432/smimekit"\n')
+    )
+    result = CliRunner().invoke(cli, ["gateway", "check", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t-pw" not in result.output
+    store = json.loads(result.output)["settings"]["store"]
+    assert store.startswith("postgresql://gw:") and store.endswith("@db.example.org:5432/smimekit")
+    # the settings themselves keep the password: the gateway needs it to connect
+    assert "s3cr3t-pw" in (load_config(path).store or "")
+    # a SQLite store is a path, shown as it is
+    path = _write(tmp_path, _domains('[gateway]\nstore = "/var/lib/smimekit/store.sqlite3"\n'))
+    result = CliRunner().invoke(cli, ["gateway", "check", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["settings"]["store"] == "/var/lib/smimekit/store.sqlite3"
+
+
+def test_cli_check_shows_the_listen_opt_in(tmp_path: Path) -> None:
+    path = _write(tmp_path, _domains('[gateway]\nlisten = "0.0.0.0:10025"\n'))
+    result = CliRunner().invoke(cli, ["gateway", "check", "--config", str(path)])
+    assert result.exit_code == 2 and "not a loopback address" in result.output
+    path.write_text(_domains('[gateway]\nlisten = "0.0.0.0:10025"\nallow_public_listen = true\n'))
+    result = CliRunner().invoke(cli, ["gateway", "check", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["settings"]["allow_public_listen"] is True

@@ -47,7 +47,7 @@ def _reference(data: bytes) -> bytes:
 @given(st.binary(max_size=200).map(lambda b: b.replace(b"\x00", b".")), st.integers(1, 9))
 def test_dot_stuffing_whole_or_in_pieces(data: bytes, step: int) -> None:
     data = data.replace(b"a", b"\n").replace(b"b", b"\r").replace(b"c", b".")  # the bytes that matter
-    assert b"".join(_stuffed(_Trickle(data, step))) == _reference(data)
+    assert b"".join(_stuffed(_Trickle(data, step))) == _reference(data)  # type: ignore[arg-type]
 
 
 def test_data_ending() -> None:
@@ -137,15 +137,24 @@ def test_next_hop_sessions_do_not_wait_for_nagle() -> None:
 
 
 def _read_all(
-    pieces: list[bytes], *, size_limit: int | None = None, limit: int = 1001
-) -> tuple[object, bytes]:
-    """Run the gateway's DATA reader over ``pieces`` arriving one by one; returns its result and what it
-    left unread."""
+    pieces: list[bytes],
+    *,
+    size_limit: int | None = None,
+    limit: int = 1001,
+    writes: list[bytes] | None = None,
+) -> tuple[tuple[bytes | None, str], bytes]:
+    """Run the gateway's DATA reader over ``pieces`` arriving one by one; returns its result (what it
+    wrote and the rest joined, or None; the reply) and what it left unread."""
     import asyncio
 
-    from smimekit.gateway.server import _read_data
+    from smimekit.gateway.spool import read_data
 
-    async def go() -> tuple[object, bytes]:
+    written = [] if writes is None else writes
+
+    async def write(piece: bytes) -> None:
+        written.append(piece)
+
+    async def go() -> tuple[tuple[bytes | None, str], bytes]:
         reader = asyncio.StreamReader(limit=limit)
 
         async def feed() -> None:
@@ -155,9 +164,10 @@ def _read_all(
             reader.feed_eof()
 
         feeder = asyncio.create_task(feed())
-        result = await _read_data(reader, size_limit, limit)
+        rest, problem = await read_data(reader, write, size_limit, limit)
         await feeder
-        return result, await reader.read()
+        data = None if rest is None else b"".join(written) + rest
+        return (data, problem), await reader.read()
 
     return asyncio.run(go())
 
@@ -194,3 +204,64 @@ def test_data_reader_limits() -> None:
     assert (data, problem) == (None, "")
     (data, problem), _ = _read_all([b".\r\n"])  # an empty message
     assert (data, problem) == (b"", "")
+
+
+def _too_long(message: bytes, limit: int) -> bool:
+    """aiosmtpd's rule: a line (as sent, CRLF-separated) with its CRLF longer than ``limit``."""
+    return max(map(len, message.split(b"\r\n"))) + 2 > limit
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"", b".", b"x" * 4, b"y" * 9, b"z" * 10, b"a\rb", b"c\nd", b"..e"]), max_size=16
+    ),
+    st.integers(1, 90),
+    st.booleans(),
+)
+def test_data_reader_line_limit_whatever_the_pieces(lines: list[bytes], step: int, lf: bool) -> None:
+    """Lines measured in pieces (with a window per step, not line by line) as aiosmtpd measures them."""
+    limit = 12
+    message = b"".join(line + (b"\n" if lf and i % 3 == 1 else b"\r\n") for i, line in enumerate(lines))
+    wire = b"".join(_stuffed(io.BytesIO(message)))
+    message = wire[:-3].replace(b"\r\n.", b"\r\n").removeprefix(b".")  # as SMTP carries it (CRLF lines)
+    pieces = [wire[i : i + step] for i in range(0, len(wire), step)]
+    (data, problem), _ = _read_all(pieces, limit=limit)
+    if _too_long(wire[:-3], limit):
+        assert (data, problem) == (None, "500 Line too long (see RFC5321 4.5.3.1.6)")
+    else:
+        assert (data, problem) == (message, "")
+
+
+def test_data_reader_writes_bounded_pieces() -> None:
+    """A large message reaches ``write`` in pieces of about 1 MiB as it arrives, never whole."""
+    from smimekit.gateway.spool import PIECE
+
+    line = b".dotted line of a large message, long enough to look like text, 0123456789\r\n"
+    message = line * (5 * PIECE // len(line))
+    wire = b"".join(_stuffed(io.BytesIO(message))) + b"QUIT\r\n"
+    pieces = [wire[i : i + 65536] for i in range(0, len(wire), 65536)]
+    writes: list[bytes] = []
+    (data, problem), rest = _read_all(pieces, writes=writes)
+    assert (data, problem, rest) == (message, "", b"QUIT\r\n")
+    assert len(writes) >= 4 and max(map(len, writes)) < PIECE + 2 * 65536
+
+
+def test_spool_writer_streams_and_digests(tmp_path: Path) -> None:
+    from smimekit.gateway.spool import message_digest
+
+    spool = Spool(tmp_path)
+    writer = spool.writer("s@x.org", ["b@y.org", "a@y.org"])
+    writer.write(b"Subject: x\r\n\r\n")
+    writer.write(b"body\r\n")
+    msg = writer.finish(b"end\r\n")
+    assert msg.path.read_bytes() == b"Subject: x\r\n\r\nbody\r\nend\r\n" and msg.size == 25
+    assert msg.digest == message_digest("s@x.org", ["a@y.org", "b@y.org"], msg.path.read_bytes())
+    assert stat.S_IMODE(os.stat(msg.path).st_mode) == 0o600
+    writer.discard()  # after finish: the spooled message is not the writer's any more
+    assert msg.path.exists()
+    dropped = spool.writer("s@x.org", ["b@y.org"])
+    dropped.write(b"partial")
+    dropped.discard()
+    assert list(spool.incoming.iterdir()) == [msg.path]
+    spool.close()

@@ -297,6 +297,45 @@ def test_size_limit(sink: Sink, store: Path, tmp_path: Path) -> None:
     assert len(sink.messages) == 1
 
 
+def test_refused_data_leaves_nothing_and_the_session_goes_on(sink: Sink, store: Path, tmp_path: Path) -> None:
+    """552 (too large, past several pieces written), 500 (a long line at the end) and a disk that refuses
+    (451): the whole DATA is read, nothing stays in the spool, and the same session sends the next message."""
+    import smtplib
+
+    from smimekit.gateway.spool import SpoolWriter
+
+    s = dataclasses.replace(settings(sink.port), max_message_size=3 << 20)
+    with GatewayThread(s, store, tmp_path / "spool") as gw, smtplib.SMTP(HOST, gw.port, timeout=60) as c:
+        c.ehlo()
+        incoming = gw.gateway.spool.incoming
+        ok = message(ALICE, CAROL)
+        too_large = message(ALICE, CAROL, body=("y" * 70 + "\n") * 60000)  # 4.3 MB
+        long_line = message(ALICE, CAROL, body=("z" * 70 + "\n") * 30000) + b"w" * 1200 + b"\r\n"
+
+        def transaction(data: bytes) -> tuple[int, bytes]:  # no SIZE announced: the limit meets DATA
+            assert c.mail(ALICE)[0] == 250 and c.rcpt(CAROL)[0] == 250
+            return c.data(data)
+
+        assert transaction(ok)[0] == 250
+        for data, code in ((too_large, 552), (long_line, 500)):
+            assert transaction(data)[0] == code
+            assert not list(incoming.glob("msg-*"))
+        real_write = SpoolWriter.write
+
+        def disk_full(self: SpoolWriter, data: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+        SpoolWriter.write = disk_full  # type: ignore[method-assign]
+        try:
+            code, text = transaction(ok)
+        finally:
+            SpoolWriter.write = real_write  # type: ignore[method-assign]
+        assert code == 451 and b"No space left" in text
+        assert transaction(ok)[0] == 250
+        assert not list(incoming.glob("msg-*"))
+    assert len(sink.messages) == 2
+
+
 def test_parallel_sessions(sink: Sink, store: Path, tmp_path: Path) -> None:
     with _gateway(sink.port, store, tmp_path) as gw, concurrent.futures.ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda i: gw.send(ALICE, [BOB], message(subject=f"n{i}"))[0], range(16)))

@@ -6,7 +6,10 @@ one::
 
     smimekit --store PATH gateway run --listen 127.0.0.1:10025 --next-hop 127.0.0.1:10026 \\
         --internal-domain example.org [--encrypt opportunistic|required|never] [--password-file F] \\
-        [--revocation soft|hard|off]
+        [--revocation soft|hard|off] [--allow-public]
+
+A ``--listen`` address that is not a loopback one needs ``--allow-public`` (or ``allow_public_listen``
+in the file): the gateway does not check who connects.
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ def _settings(config: Path | None, **flags: Any) -> Any:
     "--listen", metavar="HOST:PORT", help="Where Postfix hands mail over (default 127.0.0.1:10025)."
 )
 @click.option(
+    "--allow-public",
+    is_flag=True,
+    help="Allow a --listen address that is not a loopback one. The gateway does not check who connects "
+    "and signs with internal users' keys: use it only when a firewall lets only the mail server in.",
+)
+@click.option(
     "--next-hop", metavar="HOST:PORT", help="Postfix's re-injection listener (default 127.0.0.1:10026)."
 )
 @click.option(
@@ -86,6 +95,7 @@ def _settings(config: Path | None, **flags: Any) -> Any:
 def run(
     config: Path | None,
     listen: str | None,
+    allow_public: bool,
     next_hop: str | None,
     internal_domains: tuple[str, ...],
     encrypt: str | None,
@@ -99,6 +109,7 @@ def run(
     """Run the gateway until SIGTERM (messages in flight are finished first)."""
     from ..gateway.harvest import harvest_report
     from ..gateway.log import MessageLog
+    from ..gateway.policy import is_loopback
     from ..gateway.server import Gateway
     from ..gateway.server import run as serve
     from ..store import open_store
@@ -106,6 +117,7 @@ def run(
     settings = _settings(
         config,
         listen=listen,
+        allow_public_listen=True if allow_public else None,  # absent: the file decides
         next_hop=next_hop,
         internal_domains=internal_domains,
         encrypt=encrypt,
@@ -119,6 +131,12 @@ def run(
     cli_store = state().store
     location = str(cli_store) if cli_store is not None else settings.store
     log = MessageLog()
+    if settings.allow_public_listen and not is_loopback(settings.listen[0]):
+        log.event(
+            "listening on a non-loopback address (allow_public_listen): anyone who can connect gets mail "
+            "signed with internal users' keys",
+            listen=settings.to_dict()["listen"],
+        )
     try:  # a store that is not a store is a configuration error; a busy one is the messages' business
         open_store(location, timeout=settings.store_timeout).close()
     except StoreLockedError as exc:

@@ -13,7 +13,9 @@ The rules:
   makes it ``required`` for everyone). Recipients with a usable certificate get one encrypted copy,
   the others (``never``, or ``opportunistic`` without a certificate) one clear copy. A ``required``
   recipient without a certificate refuses the whole message (reject or defer): nothing of it goes out,
-  neither to that recipient nor to the others. A message the sender encrypted already goes out as it is.
+  neither to that recipient nor to the others. A message the sender encrypted already goes out as it is
+  (``MessageFacts.encrypted``: only a whole, well-formed EnvelopedData or AuthEnvelopedData counts, see
+  :func:`smimekit.smime.kind_of`; a body that merely starts like one is plaintext and is treated so).
 - *Incoming* (any other sender): internal recipients get the message opened: decrypted with their own key
   (one copy each, so no one reads what was encrypted for someone else), verified, and marked with an
   Authentication-Results field. External recipients (relayed mail) get it unchanged.
@@ -57,7 +59,9 @@ class MessageFacts:
     signed: bool = False
     """The message is S/MIME signed (clear-signed or opaque) at its top level."""
     encrypted: bool = False
-    """The message is S/MIME encrypted (enveloped or authEnveloped data) at its top level."""
+    """The message is S/MIME encrypted (enveloped or authEnveloped data) at its top level: its whole CMS
+    structure parses and names recipients (:func:`smimekit.smime.kind_of`). It exempts outgoing mail from
+    encryption, so a caller must not set it from a content type or an OID prefix alone."""
 
 
 @dataclass(frozen=True)

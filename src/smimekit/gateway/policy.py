@@ -5,7 +5,7 @@ Two parts: :class:`Policy` says what happens to mail (pure data for :func:`smime
 like this (every key is optional but ``internal_domains`` or ``internal_users``)::
 
     [gateway]
-    listen = "127.0.0.1:10025"
+    listen = "127.0.0.1:10025"             # loopback only, unless allow_public_listen = true
     next_hop = "127.0.0.1:10026"
     authserv_id = "mail.example.org"
     password_file = "/etc/smimekit/key-password"
@@ -24,13 +24,19 @@ like this (every key is optional but ``internal_domains`` or ``internal_users``)
     [policy.recipients."press@partner.example"]
     encrypt = "never"
 
+The gateway does not check who connects: whoever reaches ``listen`` gets mail signed with the keys of
+internal users. A ``listen`` address that is not a loopback one is therefore refused unless
+``allow_public_listen = true`` (``--allow-public``) says that something else (a firewall) restricts it.
+
 Anything that cannot work raises :class:`~smimekit.errors.GatewayError` naming the setting.
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,7 +44,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from smimekit.errors import GatewayError
+from smimekit.gateway.results import TOKEN_CHARS
 from smimekit.pki import RevocationMode
+from smimekit.store.postgres import is_postgres_url, redact_url
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -48,6 +56,7 @@ __all__ = [
     "Settings",
     "TagAction",
     "domain_of",
+    "is_loopback",
     "load_config",
     "normalize_address",
     "parse_config",
@@ -237,12 +246,26 @@ class Settings:
     next_hop_timeout: float = 60.0
     store_timeout: float = 10.0
     """Seconds to wait for a store another process holds before answering 4xx."""
+    allow_public_listen: bool = False
+    """Whether ``listen`` may be an address that is not a loopback one (see the module docstring)."""
+
+    def __post_init__(self) -> None:
+        if not self.allow_public_listen and not is_loopback(self.listen[0]):
+            raise GatewayError(
+                f"listen {_hostport(self.listen)} is not a loopback address: the gateway signs mail with "
+                "internal users' keys for anyone who connects, so it would be an open relay; listen on "
+                "127.0.0.1 or ::1, or set gateway.allow_public_listen = true (--allow-public) when a "
+                "firewall lets only the mail server connect"
+            )
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready data for ``smimekit gateway check`` (a store URL's password is
+        masked)."""
         return {
-            "listen": f"{self.listen[0]}:{self.listen[1]}",
-            "next_hop": f"{self.next_hop[0]}:{self.next_hop[1]}",
-            "store": self.store,
+            "listen": _hostport(self.listen),
+            "allow_public_listen": self.allow_public_listen,
+            "next_hop": _hostport(self.next_hop),
+            "store": None if self.store is None else _shown_store(self.store),
             "password_file": None if self.password_file is None else str(self.password_file),
             "spool_dir": None if self.spool_dir is None else str(self.spool_dir),
             "max_message_size": self.max_message_size,
@@ -254,15 +277,81 @@ class Settings:
         }
 
 
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
 def parse_hostport(value: str, *, setting: str, any_port: bool = False) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` for IPv6) as a pair (port 0, "any free port", only with
-    ``any_port``); GatewayError names ``setting`` otherwise."""
-    host, sep, port = value.strip().rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
+    """``host:port`` as a pair: the host is an IPv4 address, a host name, or an IPv6 address in brackets
+    (``[::1]:10025``); the port is 1 to 65535 (or 0, "any free port", with ``any_port``).
+
+    Raises GatewayError naming ``setting`` for anything else (unbalanced or misplaced brackets, an IPv6
+    address without them, a host name that is not one, a missing or out-of-range port)."""
+    text = value.strip()
+    problem = f"{setting} must be HOST:PORT (e.g. 127.0.0.1:10025 or [::1]:10025), not {value!r}"
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0 or text[close + 1 : close + 2] != ":":
+            raise GatewayError(problem)
+        host, port = text[1:close], text[close + 2 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise GatewayError(f"{problem}: {host!r} is not an IPv6 address") from None
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not _is_host(host):
+            raise GatewayError(problem)
     low = 0 if any_port else 1
-    if not sep or not host or not port.isdigit() or not low <= int(port) < 65536:
-        raise GatewayError(f"{setting} must be HOST:PORT (e.g. 127.0.0.1:10025), not {value!r}")
+    if not _PORT.fullmatch(port) or not low <= int(port) <= 65535:
+        raise GatewayError(f"{problem}: the port must be a number from {low} to 65535")
     return host, int(port)
+
+
+def _is_host(host: str) -> bool:
+    """An IPv4 address or a DNS host name (letters, digits and hyphens in dot-separated labels)."""
+    try:
+        ipaddress.IPv4Address(host)
+        return True
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    if not name or len(name) > 253 or name.replace(".", "").isdigit():
+        return False  # all digits: a malformed IPv4 address, not a name
+    return all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _shown_store(location: str) -> str:
+    """A store location fit to print: a path as it is, a URL without the password of its user part."""
+    if is_postgres_url(location):
+        return redact_url(location)
+    scheme, sep, rest = location.partition("://")
+    if not sep:
+        return location
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        authority = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    return f"{scheme}{sep}{authority}{slash}{tail.partition('?')[0]}{'?***' if '?' in tail else ''}"
+
+
+def _hostport(pair: tuple[str, int]) -> str:
+    host, port = pair
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ``::1``, their IPv4-mapped form) or the name
+    ``localhost``. Other names are not resolved: they count as not loopback."""
+    if host.lower().removesuffix(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 _GATEWAY_KEYS = {
@@ -277,6 +366,7 @@ _GATEWAY_KEYS = {
     "next_hop_timeout",
     "store_timeout",
     "authserv_id",
+    "allow_public_listen",
 }
 _POLICY_KEYS = {
     "internal_domains",
@@ -307,6 +397,10 @@ def load_config(path: str | os.PathLike[str], **overrides: Any) -> Settings:
         raise GatewayError(f"cannot read the gateway configuration {path}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise GatewayError(f"the gateway configuration {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib lets the decoding error through
+        raise GatewayError(
+            f"the gateway configuration {path} is not UTF-8 text (byte {exc.start} cannot be decoded)"
+        ) from exc
     base = Path(path).parent
     return parse_config(data, base=base, **overrides)
 
@@ -326,6 +420,7 @@ def parse_config(
     processes: int | None = None,
     authserv_id: str | None = None,
     revocation: str | None = None,
+    allow_public_listen: bool | None = None,
 ) -> Settings:
     """Settings from the parsed TOML ``data``; the keyword arguments (command-line flags) win over it.
     Relative paths in the file are relative to ``base``. Raises GatewayError naming a bad setting."""
@@ -377,6 +472,11 @@ def parse_config(
         processes=processes if processes is not None else _int(gw, "processes", 0, low=0),
         next_hop_timeout=float(_int(gw, "next_hop_timeout", 60, low=1)),
         store_timeout=_seconds(gw, "store_timeout", 10.0),
+        allow_public_listen=(
+            allow_public_listen
+            if allow_public_listen is not None
+            else _bool(gw, "allow_public_listen", False)
+        ),
     )
     if settings.workers < 1 or settings.workers > 256:
         raise GatewayError(f"workers must be between 1 and 256, not {settings.workers}")
@@ -455,9 +555,15 @@ def _domain(value: str) -> str:
 
 
 def _authserv_id(value: str) -> str:
-    if not value or any(c.isspace() or c in ';()"\\' for c in value) or not value.isascii():
-        raise GatewayError(f"authserv_id must be a host name without spaces or ';', not {value!r}")
-    return value
+    """The authserv-id as written in our result fields: an RFC 2045 token (printable ASCII without
+    spaces or ``()<>@,;:\\"/[]?=``); trailing dots are dropped (``gw.example.org.`` is the same host, and
+    fields claiming either are recognised as ours)."""
+    name = value.rstrip(".")
+    if not name or any(c not in TOKEN_CHARS for c in name):
+        raise GatewayError(
+            f"authserv_id must be a host name (printable ASCII without spaces or ';'), not {value!r}"
+        )
+    return name
 
 
 def _modes(table: Mapping[str, Any], key: str) -> dict[str, EncryptMode]:

@@ -23,7 +23,7 @@ from smimekit.errors import CryptoError, DecryptionError, MimeError, RecipientNo
 from smimekit.gateway.decide import Copy, Decision, Envelope, MessageFacts, decide
 from smimekit.gateway.lookup import KeyCache, Material, SignerCache, TrustCache, gather
 from smimekit.gateway.policy import Policy, normalize_address
-from smimekit.gateway.results import AUTH_RESULTS, authserv_id_of, result_field
+from smimekit.gateway.results import AUTH_RESULTS, authserv_id_of, claims, result_field
 from smimekit.gateway.revocation import BoundedFetcher, current_crls
 from smimekit.mime import Entity, Message, parse_file
 from smimekit.mime.rfc2047 import fold_header
@@ -67,7 +67,7 @@ def _write_rewritten(
     for name, value in prepend:
         out.write(fold_header(name, value, eol=eol))
     for h in fields:
-        if h.lname == AUTH_RESULTS.lower() and authserv_id_of(h.unfolded_ascii()) == authserv_id.lower():
+        if h.lname == AUTH_RESULTS.lower() and claims(h.unfolded_ascii(), authserv_id):
             continue  # claims to be ours but came from outside: forged
         if subject is not None and h.lname == "subject":
             out.write(fold_header("Subject", subject, eol=eol))
@@ -380,10 +380,7 @@ class Processor:
 
 def _forged(message: Entity, authserv_id: str) -> bool:
     """Whether ``message`` carries a result field claiming to be ours."""
-    return any(
-        authserv_id_of(h.unfolded_ascii()) == authserv_id.lower()
-        for h in message.headers.fields(AUTH_RESULTS)
-    )
+    return any(claims(h.unfolded_ascii(), authserv_id) for h in message.headers.fields(AUTH_RESULTS))
 
 
 def _parsed(buffer: IO[bytes]) -> Message:

@@ -5,8 +5,9 @@ The promise to Postfix: **250 only once the next hop accepted every copy**; any 
 unavailable, next hop down or refusing for now, a crash while processing, the disk) is a 4xx, so Postfix
 keeps the message and retries; a message that must not go out (required encryption without a
 certificate, with ``on_missing_certificate = "reject"``; content that cannot be processed) is a 5xx.
-The message is spooled to a private file as soon as DATA ends (``data_size_limit`` bounds what aiosmtpd
-holds), processing runs in a thread pool so the event loop keeps serving other sessions, SIGTERM stops
+DATA is written to a private spool file as it arrives, about 1 MiB at a time, and copies go to the
+next hop in pieces, so memory per message stays bounded whatever its size (``data_size_limit`` bounds the
+disk); processing runs in a thread pool so the event loop keeps serving other sessions, SIGTERM stops
 accepting, lets messages in flight finish and then exits. Recipients served are journaled
 (:class:`~smimekit.gateway.spool.Journal`) before the reply, so a retry after a crash serves only the
 others.
@@ -45,7 +46,7 @@ from smimekit.gateway.decide import Copy, Envelope, Verdict
 from smimekit.gateway.log import MessageLog, Record, postfix_queue_id
 from smimekit.gateway.policy import Settings
 from smimekit.gateway.process import Processed, Processor
-from smimekit.gateway.spool import Journal, Spool, SpooledMessage
+from smimekit.gateway.spool import Journal, Spool, SpooledMessage, read_data
 from smimekit.gateway.workers import ProcessRenderer
 from smimekit.store import Store
 
@@ -219,115 +220,124 @@ def _reply_text(text: str) -> str:
 
 
 class _Handler:
-    """aiosmtpd's handler: spool, process in the pool, forward, reply."""
+    """aiosmtpd's handler: process the spooled message in the pool, forward, reply."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         gw = self.gateway
-        raw = envelope.original_content
-        envelope.original_content = None  # the spool file holds it from here on
-        envelope.content = None
-        if not isinstance(raw, bytes | bytearray):
+        if not isinstance(envelope, _Envelope) or envelope.spooled is None:
             return "554 5.6.0 no message data"
-        sender = envelope.mail_from or ""
-        if sender == "<>":
-            sender = ""
+        spooled, envelope.spooled = envelope.spooled, None  # ours now
+        if gw.draining:  # a session Postfix kept open sends more while we stop: it comes back later
+            spooled.discard()
+            return "421 4.3.2 the gateway is shutting down; try again later"
+        sender = _sender_of(envelope)
         recipients = tuple(envelope.rcpt_tos)
         options = tuple(o for o in envelope.mail_options if o.upper().startswith(("BODY=", "SMTPUTF8")))
-        if gw.draining:  # a session Postfix kept open sends more while we stop: it comes back later
-            return "421 4.3.2 the gateway is shutting down; try again later"
         gw.inflight += 1
         try:
             loop = asyncio.get_running_loop()
-            try:  # written off the event loop: a large message must not stall the other sessions
-                spooled = await loop.run_in_executor(None, gw.spool.put, sender, recipients, bytes(raw))
-            except OSError as exc:
-                return f"451 4.3.0 cannot spool the message: {_reply_text(str(exc))}"
-            del raw
             return await loop.run_in_executor(gw.executor, gw.handle, spooled, sender, recipients, options)
+        except BaseException:
+            spooled.discard()  # handle() may never run (the pool is gone, the session was cancelled)
+            raise
         finally:
             gw.inflight -= 1
 
 
+def _sender_of(envelope: SmtpEnvelope) -> str:
+    sender = envelope.mail_from or ""
+    return "" if sender == "<>" else sender
+
+
+class _Envelope(SmtpEnvelope):
+    """aiosmtpd's envelope, and the message of DATA in the spool (until the handler takes it)."""
+
+    spooled: SpooledMessage | None = None
+
+
 class _Session(SMTP):
     """One SMTP session; tells the gateway when its connection is gone (to close the rest on stop), and
-    reads DATA in large pieces (:meth:`smtp_DATA`)."""
+    streams DATA into the spool (:meth:`smtp_DATA`)."""
 
     on_lost: Callable[[SMTP], None] | None = None
+    spool: Spool | None = None
 
     def connection_lost(self, error: Exception | None) -> None:
         if self.on_lost is not None:
             self.on_lost(self)
         super().connection_lost(error)
 
+    def _create_envelope(self) -> SmtpEnvelope:
+        return _Envelope()
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """DATA as aiosmtpd answers it (503 without recipients, 552 past ``data_size_limit``, 500 for a
-        line over ``line_length_limit``, dot-unstuffing, the handler's reply), but read up to each
-        ``.CRLF`` instead of line by line: aiosmtpd's loop costs a coroutine step per line, about a third
-        of the gateway's CPU per message. Nothing past the terminating line is read."""
-        if self._decode_data:  # text content: not how the gateway runs aiosmtpd; its own loop does that
+        line over ``line_length_limit``, dot-unstuffing, the handler's reply), but read in large pieces
+        (:func:`~smimekit.gateway.spool.read_data`; aiosmtpd's loop costs a coroutine step per line, about a third of the
+        gateway's CPU per message) and written to a private spool file as it arrives (aiosmtpd holds the
+        whole message in memory, more than once). Nothing past the terminating line is read; a disk
+        that refuses the message gives 451 once the terminator has come."""
+        if self._decode_data or self.spool is None:  # not how the gateway runs aiosmtpd
             await super().smtp_DATA(arg)
             return
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
-        assert self.envelope is not None
-        if not self.envelope.rcpt_tos:
+        envelope = self.envelope
+        assert isinstance(envelope, _Envelope)
+        if not envelope.rcpt_tos:
             await self.push("503 Error: need RCPT command")
             return
         if arg:
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        loop = asyncio.get_running_loop()
+        writer = self.spool.writer(_sender_of(envelope), envelope.rcpt_tos)
+        failed: list[OSError] = []
+
+        async def write(piece: bytes) -> None:
+            if not failed:  # once the disk refused, the rest is read and dropped
+                try:  # off the event loop: a slow disk must not stall the other sessions
+                    await loop.run_in_executor(None, writer.write, piece)
+                except OSError as exc:
+                    failed.append(exc)
+
+        spooled = None
         try:
-            data, problem = await _read_data(self._reader, self.data_size_limit, self.line_length_limit)
+            rest, problem = await read_data(self._reader, write, self.data_size_limit, self.line_length_limit)
+            if rest is not None and not failed:
+                try:
+                    spooled = await loop.run_in_executor(None, writer.finish, rest)
+                except OSError as exc:
+                    failed.append(exc)
         except asyncio.CancelledError:
             self._writer.close()  # the connection went away during DATA
             raise
-        if data is None:
+        finally:
+            if spooled is None:
+                writer.discard()
+        if rest is None:
             if problem:
                 await self.push(problem)
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
-        self.envelope.content = data
-        self.envelope.original_content = data
-        status = await self._call_handler_hook("DATA")
+        if failed:
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            await self.push(f"451 4.3.0 cannot spool the message: {_reply_text(str(failed[0]))}")
+            return
+        envelope.spooled = spooled
+        try:
+            status = await self._call_handler_hook("DATA")
+        finally:
+            if envelope.spooled is not None:  # the handler did not take it
+                envelope.spooled.discard()
+                envelope.spooled = None
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if not isinstance(status, str) else status)
-
-
-async def _read_data(
-    reader: asyncio.StreamReader, size_limit: int | None, line_limit: int
-) -> tuple[bytes | None, str]:
-    """The message of a DATA command, dot-unstuffed, and ""; or None and the reply when it is too large
-    (552) or has a line longer than ``line_limit`` bytes with its CRLF (500); or None and "" when the
-    connection ended first. Reads up to the ``CRLF.CRLF`` (or a first line that is ``.``) and no further."""
-    buf = bytearray()
-    dropped = 0  # bytes read and thrown away once the message is past the size limit
-    too_much = False
-    while True:
-        try:
-            buf += await reader.readuntil(b".\r\n")
-        except asyncio.LimitOverrunError as exc:  # no ".CRLF" within the reader's limit: take what is there
-            buf += await reader.read(exc.consumed)
-        except asyncio.IncompleteReadError:
-            return None, ""
-        if buf.endswith(b".\r\n") and (dropped + len(buf) == 3 or buf[-5:-3] == b"\r\n"):
-            break  # a line that is "." alone: the end (a "." ending a longer line is data)
-        if size_limit and dropped + len(buf) > size_limit:  # all of it is data: no terminator yet
-            too_much = True
-            dropped += len(buf) - 4
-            del buf[:-4]  # enough to recognise the terminator
-    if too_much or (size_limit and dropped + len(buf) - 3 > size_limit):
-        return None, "552 Error: Too much mail data"
-    del buf[-3:]
-    if len(buf) > line_limit - 2 and max(map(len, bytes(buf).split(b"\r\n"))) + 2 > line_limit:
-        return None, "500 Line too long (see RFC5321 4.5.3.1.6)"
-    if buf.startswith(b"."):  # RFC 5321 4.5.2: a line's first dot was doubled
-        del buf[:1]
-    return bytes(buf).replace(b"\r\n.", b"\r\n"), ""
 
 
 class Gateway:
@@ -505,6 +515,7 @@ class Gateway:
             ident="smimekit gateway",
         )
         session.on_lost = self._sessions.discard
+        session.spool = self.spool
         self._sessions.add(session)
         return session
 

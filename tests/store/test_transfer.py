@@ -187,6 +187,11 @@ def _p12_info(path: Path, password: str) -> str:
     )
 
 
+def _described(info: str) -> str:
+    """openssl's description lines only: the base64 lines of the PEM blocks may spell anything."""
+    return "\n".join(line for line in info.splitlines() if " " in line.strip() or ":" in line)
+
+
 def test_modern_pkcs12_export_is_read_by_openssl(
     with_alice: Store, pki: dict[str, Identity], tmp_path: Path
 ) -> None:
@@ -196,7 +201,7 @@ def test_modern_pkcs12_export_is_read_by_openssl(
     path.write_bytes(data)
     info = _p12_info(path, "export pw")
     assert "MAC: sha256" in info and "PBKDF2" in info and "AES-256-CBC" in info
-    assert "3DES" not in info and "RC2" not in info
+    assert "3DES" not in _described(info) and "RC2" not in _described(info)
     assert "BEGIN PRIVATE KEY" in info
     certs = load_certificates(info.encode())
     assert set(certs) == {pki["alice"].cert, pki["inter"].cert, pki["root"].cert}
@@ -215,7 +220,7 @@ def test_legacy_pkcs12_export_is_read_by_openssl(with_alice: Store, tmp_path: Pa
     )
     info = _p12_info(path, "pw")
     assert "MAC: sha1" in info and "pbeWithSHA1And3-KeyTripleDES-CBC" in info
-    assert "RC2" not in info and "BEGIN PRIVATE KEY" in info
+    assert "RC2" not in _described(info) and "BEGIN PRIVATE KEY" in info
 
 
 def test_gpgsm_imports_the_legacy_export(with_alice: Store, pki: dict[str, Identity], tmp_path: Path) -> None:

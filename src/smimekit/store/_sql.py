@@ -1,12 +1,15 @@
 """The store itself, once for both backends: every method of :class:`~smimekit.store.api.Store` as SQL over
-a :class:`~smimekit.store._db.Database`, and the building of the records it returns."""
+a :class:`~smimekit.store._db.Database`, and the building of the records it returns.
+
+Split by table: :mod:`~smimekit.store._sql_base` (lifecycle, transactions, certificate rows),
+:mod:`~smimekit.store._sql_ca` (CAs and the certificates they issued) and this module (certificates, private
+keys, the CRL/OCSP cache, correspondents), which puts them together as :class:`SqlStore`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -14,66 +17,27 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from smimekit.errors import StoreError, StoreNotFoundError
 from smimekit.keys import key_matches_certificate
-from smimekit.pki import certificate_email_addresses
 from smimekit.store._codec import (
     decrypt_private_key,
     email_key,
     encrypt_private_key,
-    fingerprint_of,
     from_micros,
     name_key,
     normalize_fingerprint,
     serial_key,
     to_micros,
 )
-from smimekit.store._db import Cursor, Database, Row, migrate
-from smimekit.store.api import (
-    CaRecord,
-    CertificateRecord,
-    CorrespondentRecord,
-    IssuedRecord,
-    RevocationReason,
-    Store,
-    Trust,
-)
+from smimekit.store._sql_base import _check_certificate, _now
+from smimekit.store._sql_ca import SqlCaTables
+from smimekit.store.api import CertificateRecord, CorrespondentRecord, Trust
 
 __all__ = ["SqlStore"]
 
-_CERT_COLUMNS = """c.fingerprint, c.der, c.trust, c.source, c.added,
-    CASE WHEN k.fingerprint IS NULL THEN 0 ELSE 1 END, e.email
-    FROM certificates c
-    LEFT JOIN private_keys k ON k.fingerprint = c.fingerprint
-    LEFT JOIN certificate_emails e ON e.fingerprint = c.fingerprint"""
-_CA_COLUMNS = """a.name, a.fingerprint, c.der, a.crl_url, a.ocsp_url, a.ca_issuers_url, a.is_default
-    FROM cas a JOIN certificates c ON c.fingerprint = a.fingerprint"""
-_ISSUED_COLUMNS = "ca_fingerprint, serial, fingerprint, email, not_after, revoked_at, reason FROM issued"
 _OCSP_GRACE = dt.timedelta(days=1)
 #: A CRL whose thisUpdate is later than now plus this is refused (a forged CRL "from the future" would
 #: otherwise displace every genuine one).
 CRL_TIME_TOLERANCE = dt.timedelta(minutes=5)
 _MAX_CAPABILITIES = 64
-
-
-def _now() -> int:
-    return to_micros(dt.datetime.now(dt.UTC))
-
-
-def _check_certificate(certificate: object) -> x509.Certificate:
-    if not isinstance(certificate, x509.Certificate):
-        raise StoreError(f"expected a certificate, not {type(certificate).__name__}")
-    return certificate
-
-
-def _ski(certificate: x509.Certificate) -> bytes | None:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except (x509.ExtensionNotFound, ValueError):
-        return None
-
-
-def _utc(certificate: x509.Certificate, which: str) -> int:
-    when: dt.datetime = getattr(certificate, f"not_valid_{which}_utc")
-    return to_micros(when)
 
 
 def _crl_key(crl: x509.CertificateRevocationList, *, legacy: bool = False) -> str:
@@ -103,115 +67,11 @@ def _crl_aki(crl: x509.CertificateRevocationList) -> bytes | None:
         return None
 
 
-class SqlStore(Store):
+class SqlStore(SqlCaTables):
     """A :class:`Store` over a SQLite or PostgreSQL :class:`Database` (see :func:`smimekit.store.open_store`).
 
     Opening migrates an older store to the current schema; StoreSchemaError for a newer or foreign one.
     """
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self.location = db.location
-        self._closed = False
-        try:
-            migrate(db)
-        except BaseException:
-            db.close()
-            raise
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._db.close()
-
-    def _tx(self, *, write: bool = False) -> Any:
-        if self._closed:
-            raise StoreError(f"the store {self.location} is closed")
-        return self._db.transaction(write=write)
-
-    # -- records --------------------------------------------------------------------------------
-    def _certificates(
-        self, cur: Cursor, where: str, params: Sequence[Any], order: str
-    ) -> list[CertificateRecord]:
-        rows = cur.run(
-            f"SELECT {_CERT_COLUMNS} WHERE {where} ORDER BY {order}, c.fingerprint, e.position", params
-        )
-        grouped: dict[str, list[Row]] = {}
-        for row in rows:
-            grouped.setdefault(row[0], []).append(row)
-        return [self._certificate_record(group) for group in grouped.values()]
-
-    @staticmethod
-    def _certificate_record(rows: list[Row]) -> CertificateRecord:
-        fingerprint, der, trust, source, added, has_key, _ = rows[0]
-        return CertificateRecord(
-            certificate=x509.load_der_x509_certificate(bytes(der)),
-            fingerprint=fingerprint,
-            emails=tuple(r[6] for r in rows if r[6] is not None),
-            trust=Trust(int(trust)),
-            has_private_key=bool(has_key),
-            source=source,
-            added=from_micros(added),
-        )
-
-    def _resolve(self, cur: Cursor, fingerprint: str, *, table: str = "certificates") -> str | None:
-        """The full fingerprint for ``fingerprint`` (or a unique prefix of it) in ``table``; None if none.
-        StoreError when a prefix names several."""
-        wanted = normalize_fingerprint(fingerprint)
-        if wanted is None:
-            return None
-        if len(wanted) == 64:
-            rows = cur.run(f"SELECT fingerprint FROM {table} WHERE fingerprint = ?", (wanted,))
-        else:
-            rows = cur.run(
-                f"SELECT fingerprint FROM {table} WHERE fingerprint LIKE ? LIMIT 2", (wanted + "%",)
-            )
-        if len(rows) > 1:
-            raise StoreError(f"the fingerprint {wanted} names several certificates: give more digits")
-        return str(rows[0][0]) if rows else None
-
-    def _require(
-        self, cur: Cursor, fingerprint: str, *, table: str = "certificates", what: str = "certificate"
-    ) -> str:
-        found = self._resolve(cur, fingerprint, table=table)
-        if found is None:
-            raise StoreNotFoundError(f"no {what} with fingerprint {fingerprint} in the store")
-        return found
-
-    def _insert_certificate(
-        self, cur: Cursor, cert: x509.Certificate, source: str, trust: Trust | None
-    ) -> str:
-        fingerprint = fingerprint_of(cert)
-        emails = list(dict.fromkeys(email_key(a) for a in certificate_email_addresses(cert)))
-        cur.run(
-            """INSERT INTO certificates (fingerprint, der, subject, issuer, serial, ski, not_before,
-                   not_after, first_email, trust, source, added)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING""",
-            (
-                fingerprint,
-                cert.public_bytes(serialization.Encoding.DER),
-                name_key(cert.subject),
-                name_key(cert.issuer),
-                serial_key(cert.serial_number),
-                _ski(cert),
-                _utc(cert, "before"),
-                _utc(cert, "after"),
-                emails[0] if emails else "",
-                (trust or Trust.NONE).value,
-                source,
-                _now(),
-            ),
-        )
-        if cur.changed():
-            for position, address in enumerate(emails):
-                cur.run(
-                    "INSERT INTO certificate_emails (fingerprint, position, email) VALUES (?, ?, ?)",
-                    (fingerprint, position, address),
-                )
-        elif trust is not None:
-            cur.run("UPDATE certificates SET trust = ? WHERE fingerprint = ?", (trust.value, fingerprint))
-        return fingerprint
 
     # -- certificates ---------------------------------------------------------------------------
     def add_certificate(
@@ -479,142 +339,3 @@ class SqlStore(Store):
             return None
         address, caps, preferred, updated = rows[0]
         return CorrespondentRecord(address, tuple(caps.split()), preferred, from_micros(updated))
-
-    # -- certificate authorities ----------------------------------------------------------------
-    @staticmethod
-    def _ca_record(row: Row) -> CaRecord:
-        name, fingerprint, der, crl_url, ocsp_url, ca_issuers_url, is_default = row
-        return CaRecord(
-            name=name,
-            fingerprint=fingerprint,
-            certificate=x509.load_der_x509_certificate(bytes(der)),
-            crl_url=crl_url,
-            ocsp_url=ocsp_url,
-            ca_issuers_url=ca_issuers_url,
-            is_default=bool(is_default),
-        )
-
-    def add_ca(
-        self,
-        name: str,
-        fingerprint: str,
-        *,
-        crl_url: str | None,
-        ocsp_url: str | None,
-        default: bool,
-        ca_issuers_url: str | None = None,
-    ) -> CaRecord:
-        if not isinstance(name, str) or not name.strip():
-            raise StoreError("a CA needs a name")
-        with self._tx(write=True) as cur:
-            found = self._require(cur, fingerprint)
-            if cur.run("SELECT 1 FROM cas WHERE name = ?", (name,)):
-                raise StoreError(f"a CA named {name!r} is already in the store")
-            if cur.run("SELECT 1 FROM cas WHERE fingerprint = ?", (found,)):
-                raise StoreError(f"the certificate {found} is already the certificate of a CA")
-            if default:
-                cur.run("UPDATE cas SET is_default = 0 WHERE is_default <> 0")
-            cur.run(
-                """INSERT INTO cas (name, fingerprint, crl_url, ocsp_url, ca_issuers_url, is_default,
-                       crl_number, created)
-                   VALUES (?, ?, ?, ?, ?, ?, 0, ?)""",
-                (name, found, crl_url, ocsp_url, ca_issuers_url, 1 if default else 0, _now()),
-            )
-            return self._ca_record(cur.run(f"SELECT {_CA_COLUMNS} WHERE a.name = ?", (name,))[0])
-
-    def find_ca(self, name: str | None = None) -> CaRecord | None:
-        """The CA called ``name``; without a name, the default CA (or the only one, when there is one)."""
-        with self._tx() as cur:
-            if name is not None:
-                rows = cur.run(f"SELECT {_CA_COLUMNS} WHERE a.name = ?", (name,))
-            else:
-                rows = cur.run(f"SELECT {_CA_COLUMNS} WHERE a.is_default <> 0")
-                if not rows:
-                    rows = cur.run(f"SELECT {_CA_COLUMNS} ORDER BY a.name LIMIT 2")
-                    rows = rows if len(rows) == 1 else []
-        return self._ca_record(rows[0]) if rows else None
-
-    def list_cas(self) -> list[CaRecord]:
-        with self._tx() as cur:
-            return [self._ca_record(r) for r in cur.run(f"SELECT {_CA_COLUMNS} ORDER BY a.name")]
-
-    def next_crl_number(self, ca_fingerprint: str) -> int:
-        with self._tx(write=True) as cur:
-            found = self._require(cur, ca_fingerprint, table="cas", what="CA")
-            # the UPDATE takes the row's write lock until the commit: concurrent callers queue behind it
-            cur.run("UPDATE cas SET crl_number = crl_number + 1 WHERE fingerprint = ?", (found,))
-            return int(cur.run("SELECT crl_number FROM cas WHERE fingerprint = ?", (found,))[0][0])
-
-    @staticmethod
-    def _issued_record(row: Row) -> IssuedRecord:
-        ca, serial, fingerprint, email, not_after, revoked_at, reason = row
-        return IssuedRecord(
-            ca_fingerprint=ca,
-            serial=int(serial),
-            fingerprint=fingerprint,
-            email=email,
-            not_after=from_micros(not_after),
-            revoked_at=None if revoked_at is None else from_micros(revoked_at),
-            reason=None if reason is None else RevocationReason(reason),
-        )
-
-    def record_issued(
-        self, ca_fingerprint: str, certificate: x509.Certificate, *, email: str | None
-    ) -> IssuedRecord:
-        cert = _check_certificate(certificate)
-        with self._tx(write=True) as cur:
-            ca = self._require(cur, ca_fingerprint, table="cas", what="CA")
-            serial = serial_key(cert.serial_number)
-            if cur.run("SELECT 1 FROM issued WHERE ca_fingerprint = ? AND serial = ?", (ca, serial)):
-                raise StoreError(
-                    f"the CA already issued a certificate with serial number {cert.serial_number:#x}"
-                )
-            fingerprint = self._insert_certificate(cur, cert, "ca", None)
-            cur.run(
-                """INSERT INTO issued (ca_fingerprint, serial, fingerprint, email, email_key, not_after, issued)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    ca,
-                    serial,
-                    fingerprint,
-                    email,
-                    None if email is None else email_key(email),
-                    _utc(cert, "after"),
-                    _now(),
-                ),
-            )
-            rows = cur.run(f"SELECT {_ISSUED_COLUMNS} WHERE ca_fingerprint = ? AND serial = ?", (ca, serial))
-        return self._issued_record(rows[0])
-
-    def revoke_issued(
-        self, ca_fingerprint: str, serial: int, *, at: dt.datetime, reason: RevocationReason
-    ) -> IssuedRecord:
-        if not isinstance(reason, RevocationReason):
-            raise StoreError(f"reason must be a RevocationReason, not {type(reason).__name__}")
-        when = to_micros(at, what="revocation time")
-        with self._tx(write=True) as cur:
-            ca = self._require(cur, ca_fingerprint, table="cas", what="CA")
-            key = serial_key(serial)
-            cur.run(
-                """UPDATE issued SET revoked_at = ?, reason = ?
-                   WHERE ca_fingerprint = ? AND serial = ? AND revoked_at IS NULL""",
-                (when, reason.value, ca, key),
-            )
-            rows = cur.run(f"SELECT {_ISSUED_COLUMNS} WHERE ca_fingerprint = ? AND serial = ?", (ca, key))
-        if not rows:
-            raise StoreNotFoundError(f"the CA issued no certificate with serial number {serial:#x}")
-        return self._issued_record(rows[0])
-
-    def issued(self, ca_fingerprint: str, *, email: str | None = None) -> list[IssuedRecord]:
-        with self._tx() as cur:
-            ca = self._require(cur, ca_fingerprint, table="cas", what="CA")
-            if email is None:
-                rows = cur.run(
-                    f"SELECT {_ISSUED_COLUMNS} WHERE ca_fingerprint = ? ORDER BY issued, serial", (ca,)
-                )
-            else:
-                rows = cur.run(
-                    f"SELECT {_ISSUED_COLUMNS} WHERE ca_fingerprint = ? AND email_key = ? ORDER BY issued, serial",
-                    (ca, email_key(email)),
-                )
-        return [self._issued_record(r) for r in rows]

@@ -51,7 +51,9 @@ def encrypt(
     sender's own certificate as a recipient, so that the sent copy can be read.
 
     The content is streamed (see :func:`encrypt_to`); a result larger than 2 MiB lives in a private
-    temporary file: close it (or use ``with``) to release the file. Raises UsageError for no recipients, a
+    temporary file: close it (or use ``with``) to release the file. To write a large message out, use
+    :func:`encrypt_to` instead: it writes the result once, where this writes it to the temporary file first
+    (twice the disk writes for a message that is then written out). Raises UsageError for no recipients, a
     legacy cipher or a recipient that cannot be used, MimeBuildError when the content has no canonical form.
     """
     spool = _mime.OutputSpool(large=_mime.is_large(message))
